@@ -1,0 +1,353 @@
+"""Every setting of the bot, declared once: name, type, default and help text.
+
+Values come from the defaults, then a TOML file (``--config FILE`` or ``PAKN_CONFIG``), then environment
+variables. A bad value raises :class:`SettingsError` naming the setting and why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+SHIPPED_KB_DIR = Path(__file__).resolve().parent.parent / "knowledge" / "data"
+
+CATEGORIES = ("quy_dinh_hanh_chinh", "hanh_vi_hanh_chinh", "quy_dinh_kinh_doanh")
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used."""
+
+    def __init__(self, name: str, why: str) -> None:
+        super().__init__(f"{name}: {why}")
+        self.name = name
+        self.why = why
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: str
+    default: Any
+    help: str
+    secret: bool = False
+
+
+def _parse_str(raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise ValueError("must be text")
+    return raw.strip()
+
+
+def _parse_int(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise ValueError("must be a whole number")
+    if isinstance(raw, int):
+        return raw
+    try:
+        return int(str(raw).strip())
+    except ValueError:
+        raise ValueError(f"must be a whole number, got {str(raw)!r}") from None
+
+
+def _parse_positive_int(raw: Any) -> int:
+    value = _parse_int(raw)
+    if value < 1:
+        raise ValueError(f"must be 1 or more, got {value}")
+    return value
+
+
+def _parse_optional_int(raw: Any) -> int | None:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    return _parse_int(raw)
+
+
+def _split(raw: Any) -> list[str]:
+    if isinstance(raw, list | tuple):
+        return [str(item).strip() for item in raw if str(item).strip()]
+    return [part.strip() for part in str(raw).split(",") if part.strip()]
+
+
+def _parse_int_list(raw: Any) -> tuple[int, ...]:
+    out = []
+    for part in _split(raw):
+        try:
+            out.append(int(part))
+        except ValueError:
+            raise ValueError(f"must be comma-separated numeric user ids, got {part!r}") from None
+    return tuple(out)
+
+
+def _parse_date_list(raw: Any) -> tuple[dt.date, ...]:
+    out = []
+    for part in _split(raw):
+        try:
+            out.append(dt.date.fromisoformat(part))
+        except ValueError:
+            raise ValueError(f"must be comma-separated dates YYYY-MM-DD, got {part!r}") from None
+    return tuple(out)
+
+
+def _parse_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"must be true or false, got {raw!r}")
+
+
+def _parse_path(raw: Any) -> Path:
+    return Path(str(raw).strip()).expanduser()
+
+
+def _parse_optional_path(raw: Any) -> Path | None:
+    if raw is None or not str(raw).strip():
+        return None
+    return _parse_path(raw)
+
+
+def _parse_timezone(raw: Any) -> str:
+    name = _parse_str(raw)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}") from None
+    return name
+
+
+def _parse_time(raw: Any) -> dt.time:
+    if isinstance(raw, dt.time):
+        return raw
+    try:
+        return dt.time.fromisoformat(str(raw).strip())
+    except ValueError:
+        raise ValueError(f"must be a time HH:MM, got {raw!r}") from None
+
+
+def _parse_days_by_category(raw: Any) -> dict[str, int]:
+    if isinstance(raw, Mapping):
+        items = [(str(k), v) for k, v in raw.items()]
+    else:
+        items = []
+        for part in _split(raw):
+            key, sep, value = part.partition("=")
+            if not sep:
+                raise ValueError(f"must look like category=days, got {part!r}")
+            items.append((key.strip(), value.strip()))
+    out: dict[str, int] = {}
+    for key, value in items:
+        if key not in CATEGORIES:
+            raise ValueError(f"unknown category {key!r} (known: {', '.join(CATEGORIES)})")
+        out[key] = _parse_positive_int(value)
+    missing = [c for c in CATEGORIES if c not in out]
+    if missing:
+        raise ValueError(f"missing categories: {', '.join(missing)}")
+    return out
+
+
+def _parse_cutoff(raw: Any) -> str:
+    value = _parse_str(raw)
+    if value not in {"nd09", "calendar"}:
+        raise ValueError(f"must be nd09 or calendar, got {value!r}")
+    return value
+
+
+def _parse_url(raw: Any) -> str:
+    value = _parse_str(raw)
+    if value and not value.startswith(("http://", "https://")):
+        raise ValueError(f"must start with http:// or https://, got {value!r}")
+    return value
+
+
+def _parse_log_level(raw: Any) -> str:
+    value = _parse_str(raw).upper()
+    if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError(f"must be DEBUG, INFO, WARNING or ERROR, got {raw!r}")
+    return value
+
+
+PARSERS: dict[str, Callable[[Any], Any]] = {
+    "str": _parse_str,
+    "url": _parse_url,
+    "int": _parse_int,
+    "positive int": _parse_positive_int,
+    "optional int": _parse_optional_int,
+    "int list": _parse_int_list,
+    "date list": _parse_date_list,
+    "bool": _parse_bool,
+    "path": _parse_path,
+    "optional path": _parse_optional_path,
+    "timezone": _parse_timezone,
+    "time": _parse_time,
+    "days by category": _parse_days_by_category,
+    "cutoff": _parse_cutoff,
+    "log level": _parse_log_level,
+}
+
+_DEFAULT_DAYS = ",".join(f"{c}=10" for c in CATEGORIES)
+
+SETTINGS: tuple[Setting, ...] = (
+    # --- channels
+    Setting("TELEGRAM_BOT_TOKEN", "str", "", "Bot token from @BotFather. Empty: `python -m bot` starts the console chat.",
+            secret=True),
+    Setting("TELEGRAM_BASE_URL", "url", "https://api.telegram.org/bot",
+            "Bot API base URL, as python-telegram-bot's `base_url` (e.g. `http://127.0.0.1:8081/bot` for a "
+            "self-hosted Bot API server)."),
+    Setting("TELEGRAM_BASE_FILE_URL", "url", "",
+            "Bot API file URL; empty: derived from `TELEGRAM_BASE_URL` (`.../bot` → `.../file/bot`)."),
+    Setting("WEBHOOK_URL", "url", "", "Public HTTPS URL of the webhook. Empty: the bot uses long polling."),
+    Setting("WEBHOOK_LISTEN", "str", "127.0.0.1", "Address the webhook server listens on (behind a reverse proxy)."),
+    Setting("WEBHOOK_PORT", "positive int", 8443, "Port the webhook server listens on."),
+    Setting("WEBHOOK_SECRET", "str", "", "Secret Telegram sends in `X-Telegram-Bot-Api-Secret-Token`; required "
+            "with `WEBHOOK_URL` (1–256 characters A-Z a-z 0-9 _ -).", secret=True),
+    # --- people
+    Setting("STAFF_CHAT_ID", "optional int", None, "Telegram id of the staff group that receives case cards."),
+    Setting("ADMIN_IDS", "int list", (), "Comma-separated Telegram user ids of administrators."),
+    # --- storage and data
+    Setting("PAKN_DB", "path", Path("data/pakn.sqlite3"), "SQLite database file."),
+    Setting("PAKN_KB_DIR", "path", SHIPPED_KB_DIR, "Knowledge base folder (default: the shipped one)."),
+    Setting("PAKN_TEMPLATES_DIR", "optional path", None,
+            "Folder with report templates that override the shipped ones (same file names)."),
+    Setting("PAKN_TIMEZONE", "timezone", "Asia/Ho_Chi_Minh", "Time zone for dates, deadlines and reminders."),
+    Setting("LOG_LEVEL", "log level", "INFO", "Logging level (personal data is never logged)."),
+    # --- organisation facts used in answers
+    Setting("ORG_NAME", "str", "Sở Ngoại vụ thành phố Hải Phòng", "Full name of the department."),
+    Setting("ORG_SHORT_NAME", "str", "Sở Ngoại vụ", "Short name used in sentences and reports."),
+    Setting("ORG_HOTLINE", "str", "", "Department hotline for PAKN (empty until the department sets it)."),
+    Setting("ORG_SWITCHBOARD", "str", "1022", "City switchboard that helps with administrative procedures."),
+    Setting("ORG_ADDRESS", "str", "", "Office address (empty until the department sets it)."),
+    Setting("ORG_WORKING_HOURS", "str", "", "Office working hours (empty until the department sets it)."),
+    Setting("ORG_EMAIL", "str", "", "Department e-mail for PAKN (empty until the department sets it)."),
+    Setting("ORG_WEBSITE", "url", "https://songoaivu.haiphong.gov.vn", "Department website."),
+    Setting("ORG_PROCEDURES_URL", "url", "https://songoaivu.haiphong.gov.vn/thu-tuc-hanh-chinh",
+            "Page listing the department's administrative procedures."),
+    Setting("ORG_PORTAL_URL", "url", "https://dichvucong.gov.vn",
+            "National public-service portal (Cổng Dịch vụ công quốc gia)."),
+    # --- PAKN rules
+    Setting("PAKN_ANSWER_DAYS", "days by category", _DEFAULT_DAYS,
+            "Working days to answer a PAKN, per category. The default 10 is the department's own rule: "
+            "Nghị định 20/2008 sets no general answer deadline."),
+    Setting("PAKN_FORWARD_DAYS", "positive int", 5,
+            "Working days to forward a PAKN to the competent body (Nghị định 20/2008, Điều 9)."),
+    Setting("EXTRA_HOLIDAYS", "date list", (), "Extra days off (YYYY-MM-DD, comma-separated), e.g. a new swap."),
+    Setting("EXTRA_WORKDAYS", "date list", (), "Weekend days that are worked (YYYY-MM-DD, comma-separated)."),
+    Setting("PAKN_IDLE_MINUTES", "positive int", 30, "Minutes of silence after which an unfinished PAKN expires."),
+    Setting("PAKN_DAILY_LIMIT", "positive int", 5, "New PAKN one citizen may send per day."),
+    Setting("PAKN_MAX_ATTACHMENTS", "int", 5, "Attachments per PAKN."),
+    Setting("PAKN_MAX_ATTACHMENT_MB", "positive int", 20, "Largest attachment accepted, in MB."),
+    # --- reminders and reports
+    Setting("DIGEST_TIME", "time", "08:00", "Time of the daily digest to staff on working days."),
+    Setting("REMINDER_DUE_DAYS", "positive int", 2, "Digest lists cases due within this many working days."),
+    Setting("OVERDUE_CHECK_TIME", "time", "08:05", "Time on working days when newly overdue cases are announced."),
+    Setting("REPORT_CUTOFF", "cutoff", "nd09", "Report periods: `nd09` (Nghị định 09/2019, 15th–14th) or `calendar`."),
+    Setting("REPORT_MONTHLY", "bool", True, "Send the monthly report to the staff group the day after the cut-off."),
+    Setting("REPORT_TIME", "time", "08:00", "Time of the scheduled monthly report."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+class Settings:
+    """Resolved settings; attributes are the lower-case setting names."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = dict(values)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name.upper()]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def get(self, name: str) -> Any:
+        return self._values[name]
+
+    def replace(self, **changes: Any) -> Settings:
+        values = dict(self._values)
+        for key, raw in changes.items():
+            setting = _BY_NAME[key.upper()]
+            values[setting.name] = raw if not isinstance(raw, str) else _parse(setting, raw)
+        return Settings(values)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self._values["PAKN_TIMEZONE"])
+
+    def org_context(self) -> dict[str, str]:
+        """Organisation facts for Jinja2 placeholders in answers (``{{ org.hotline }}``)."""
+        return {
+            key[4:].lower(): str(value or "") for key, value in self._values.items() if key.startswith("ORG_")
+        }
+
+
+def _parse(setting: Setting, raw: Any) -> Any:
+    try:
+        return PARSERS[setting.type](raw)
+    except ValueError as exc:
+        raise SettingsError(setting.name, str(exc)) from None
+
+
+def load_settings(
+    config_file: Path | str | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Defaults, then the TOML file, then the environment, then explicit overrides."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+    path = config_file or env.get("PAKN_CONFIG") or None
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise SettingsError("PAKN_CONFIG", f"cannot read {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError("PAKN_CONFIG", f"{path} is not valid TOML: {exc}") from None
+        for key, value in data.items():
+            name = key.upper()
+            if name not in _BY_NAME:
+                raise SettingsError(name, f"unknown setting in {path}")
+            raw[name] = value
+    for setting in SETTINGS:
+        if setting.name in env:
+            raw[setting.name] = env[setting.name]
+    for key, value in (overrides or {}).items():
+        raw[key.upper()] = value
+    values = {s.name: _parse(s, raw[s.name]) if raw[s.name] is not None else None for s in SETTINGS}
+    if values["WEBHOOK_URL"] and not values["WEBHOOK_SECRET"]:
+        raise SettingsError("WEBHOOK_SECRET", "is required when WEBHOOK_URL is set")
+    secret = values["WEBHOOK_SECRET"]
+    if secret and (len(secret) > 256 or not all(c.isascii() and (c.isalnum() or c in "_-") for c in secret)):
+        raise SettingsError("WEBHOOK_SECRET", "must be 1-256 characters A-Z a-z 0-9 _ -")
+    overlap = set(values["EXTRA_HOLIDAYS"]) & set(values["EXTRA_WORKDAYS"])
+    if overlap:
+        day = min(overlap).isoformat()
+        raise SettingsError("EXTRA_WORKDAYS", f"{day} is also listed in EXTRA_HOLIDAYS")
+    return Settings(values)
+
+
+def settings_table() -> str:
+    """The Markdown table of settings, as the README shows it."""
+    lines = ["| Setting | Type | Default | Meaning |", "| --- | --- | --- | --- |"]
+    for s in SETTINGS:
+        lines.append(f"| `{s.name}` | {s.type} | {_show_default(s)} | {s.help} |")
+    return "\n".join(lines)
+
+
+def _show_default(setting: Setting) -> str:
+    value = setting.default
+    if setting.name == "PAKN_KB_DIR":
+        return "shipped `knowledge/data`"
+    if value is None or value == "" or value == ():
+        return "(empty)"
+    return f"`{value}`"

@@ -1,0 +1,248 @@
+"""The dispatcher every channel shares: one neutral event in, replies out.
+
+Feature modules (menu, Q&A, intake, tracking, staff, reports) register their commands, buttons and guided
+flows on a :class:`Router`; :class:`Core` holds what they need (settings, database, knowledge base, clock)
+and routes each event to one of them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from handlers.types import Button, Event, Reply
+from storage import conversations
+from storage.db import Database, StorageUnavailable
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CommandHandler = Callable[["Core", Event], Awaitable[list[Reply]]]
+ButtonHandler = Callable[["Core", Event, str], Awaitable[list[Reply]]]
+FlowHandler = Callable[["Core", Event, conversations.Conversation], Awaitable[list[Reply]]]
+
+TEXT_BUSY = (
+    "Xin lỗi, hệ thống đang bận nên chưa lưu được yêu cầu của bạn. Vui lòng thử lại sau ít phút. "
+    "Những gì bạn đã gửi trước đó vẫn được giữ nguyên."
+)
+TEXT_ERROR = "Xin lỗi, đã có lỗi khi xử lý yêu cầu. Vui lòng thử lại; nếu vẫn lỗi, hãy gọi đường dây nóng."
+TEXT_NOT_STAFF = "Xin lỗi, chức năng này chỉ dành cho cán bộ của Sở."
+TEXT_UNKNOWN_COMMAND = "Xin lỗi, tôi chưa hiểu lệnh này. Gõ /help để xem các lệnh có thể dùng."
+TEXT_STALE_BUTTON = "Nút này đã hết hiệu lực. Vui lòng gõ /start để bắt đầu lại."
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    handler: CommandHandler
+    description: str
+    staff_only: bool = False
+    admin_only: bool = False
+    # Commands allowed while a guided flow is in progress (others get "finish or /huy first").
+    allowed_in_flow: bool = False
+
+
+@dataclass(frozen=True)
+class ButtonAction:
+    handler: ButtonHandler
+    staff_only: bool = False
+
+
+@dataclass
+class Router:
+    commands: dict[str, Command] = field(default_factory=dict)
+    buttons: dict[str, ButtonAction] = field(default_factory=dict)
+    flows: dict[str, FlowHandler] = field(default_factory=dict)
+    # Free text outside any flow (the procedure Q&A).
+    on_text: CommandHandler | None = None
+    # Asked by a flow's owner to repeat its current question after an interruption.
+    flow_prompts: dict[str, FlowHandler] = field(default_factory=dict)
+
+    def command(
+        self,
+        name: str,
+        description: str,
+        *,
+        staff_only: bool = False,
+        admin_only: bool = False,
+        allowed_in_flow: bool = False,
+    ) -> Callable[[CommandHandler], CommandHandler]:
+        def decorate(func: CommandHandler) -> CommandHandler:
+            self.commands[name] = Command(
+                name, func, description, staff_only or admin_only, admin_only, allowed_in_flow
+            )
+            return func
+
+        return decorate
+
+    def button(self, action: str, *, staff_only: bool = False) -> Callable[[ButtonHandler], ButtonHandler]:
+        def decorate(func: ButtonHandler) -> ButtonHandler:
+            if ":" in action:
+                raise ValueError("button action names cannot contain ':'")
+            self.buttons[action] = ButtonAction(func, staff_only)
+            return func
+
+        return decorate
+
+
+class Core:
+    """Shared state and services for every handler; one instance per running bot."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        router: Router,
+        *,
+        kb: Any = None,
+        clock: Callable[[], dt.datetime] | None = None,
+        extra_admin_ids: Iterable[str] = (),
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.router = router
+        self.kb = kb
+        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self._extra_admins = {str(i) for i in extra_admin_ids}
+        from knowledge.calendar import WorkCalendar
+
+        self.calendar = WorkCalendar(settings.extra_holidays, settings.extra_workdays)
+
+    # --- time
+
+    def now(self) -> dt.datetime:
+        """The current instant, timezone-aware UTC (tests inject a controlled clock)."""
+        now = self._clock()
+        return now if now.tzinfo else now.replace(tzinfo=dt.UTC)
+
+    def local_now(self) -> dt.datetime:
+        return self.now().astimezone(self.settings.tz)
+
+    def today(self) -> dt.date:
+        return self.local_now().date()
+
+    # --- roles
+
+    async def role(self, user_id: str) -> str | None:
+        """'admin', 'staff' or None, read at the moment of each action."""
+        if user_id in self._extra_admins or user_id in {str(i) for i in self.settings.admin_ids}:
+            return "admin"
+        if not user_id.lstrip("-").isdigit():
+            return None
+        row = await self.db.fetchone(
+            "SELECT role FROM staff WHERE user_id = ? AND removed_at IS NULL", (int(user_id),)
+        )
+        return None if row is None else str(row["role"])
+
+    async def is_staff(self, user_id: str) -> bool:
+        return await self.role(user_id) is not None
+
+    async def is_admin(self, user_id: str) -> bool:
+        return await self.role(user_id) == "admin"
+
+    def is_staff_chat(self, event: Event) -> bool:
+        staff_chat = self.settings.staff_chat_id
+        return staff_chat is not None and event.chat_id == staff_chat
+
+    def staff_destination(self) -> tuple[str, int] | None:
+        """Where case cards and reminders go: the Telegram staff group, if one is set."""
+        if self.settings.staff_chat_id is None:
+            return None
+        return ("telegram", int(self.settings.staff_chat_id))
+
+    # --- buttons with server-side state
+
+    async def token_button(self, label: str, action: str, payload: dict[str, Any] | None = None) -> Button:
+        """A button whose data is a short opaque token; the action and payload stay on the server."""
+        import json
+
+        token = secrets.token_urlsafe(9)
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO button_tokens (token, action, payload, created_at) VALUES (?, ?, ?, ?)",
+                (token, action, json.dumps(payload or {}), self.now().isoformat()),
+            )
+        return Button(label, f"t:{token}")
+
+    # --- dispatch
+
+    async def handle(self, event: Event) -> list[Reply]:
+        """Route one event; never raises for bad input or a busy database."""
+        if event.chat_type == "channel":
+            return []
+        if event.chat_type == "group" and not self.is_staff_chat(event):
+            return []
+        try:
+            return await self._dispatch(event)
+        except StorageUnavailable:
+            log.warning("storage unavailable while handling an event", exc_info=True)
+            return [Reply(TEXT_BUSY)]
+
+    async def _dispatch(self, event: Event) -> list[Reply]:
+        if event.command is not None:
+            return await self._on_command(event)
+        if event.button is not None:
+            return await self._on_button(event)
+        convo = await conversations.get(self.db, event.channel, event.user_id)
+        if convo is not None:
+            handler = self.router.flows.get(convo.flow)
+            if handler is not None:
+                return await handler(self, event, convo)
+            await conversations.clear(self.db, event.channel, event.user_id)
+        if event.chat_type == "group":
+            # In the staff group only commands and buttons are for the bot; chatter between staff is not.
+            return []
+        if event.text is not None and self.router.on_text is not None:
+            return await self.router.on_text(self, event)
+        return [Reply("Xin lỗi, tôi chỉ đọc được tin nhắn chữ ở đây. Gõ /start để xem các việc tôi có thể giúp.")]
+
+    async def _on_command(self, event: Event) -> list[Reply]:
+        name = (event.command or "").lower()
+        command = self.router.commands.get(name)
+        if command is None:
+            return [Reply(TEXT_UNKNOWN_COMMAND)]
+        if command.staff_only:
+            role = await self.role(event.user_id)
+            if role is None or (command.admin_only and role != "admin"):
+                return [Reply(TEXT_NOT_STAFF)]
+        if not command.allowed_in_flow and event.chat_type == "private":
+            convo = await conversations.get(self.db, event.channel, event.user_id)
+            if convo is not None and convo.flow in self.router.flows:
+                prompt = self.router.flow_prompts.get(convo.flow)
+                replies = [Reply(
+                    f"Bạn đang thực hiện dở một việc. Vui lòng trả lời câu hỏi dưới đây, hoặc gõ /huy để hủy "
+                    f"trước khi dùng lệnh /{html.escape(name)}."
+                )]
+                if prompt is not None:
+                    replies += await prompt(self, event, convo)
+                return replies
+        return await command.handler(self, event)
+
+    async def _on_button(self, event: Event) -> list[Reply]:
+        data = event.button or ""
+        action, _, arg = data.partition(":")
+        if action == "t":
+            import json
+
+            row = await self.db.fetchone("SELECT action, payload FROM button_tokens WHERE token = ?", (arg,))
+            if row is None:
+                return [Reply(TEXT_STALE_BUTTON)]
+            action, arg = str(row["action"]), json.dumps(json.loads(row["payload"]))
+        spec = self.router.buttons.get(action)
+        if spec is None:
+            return [Reply(TEXT_STALE_BUTTON)]
+        if spec.staff_only and not await self.is_staff(event.user_id):
+            return [Reply(TEXT_NOT_STAFF)]
+        return await spec.handler(self, event, arg)
+
+
+def esc(text: object) -> str:
+    """Escape any text for Telegram HTML."""
+    return html.escape(str(text), quote=False)

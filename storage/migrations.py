@@ -1,0 +1,180 @@
+"""Ordered, named schema migrations; each applied one is recorded in ``_migrations``.
+
+Never edit a migration that has shipped: add a new one. A fresh database and an upgraded one end identical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    name: str
+    sql: str
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        "0001_initial",
+        """
+        CREATE TABLE staff (
+            user_id     INTEGER PRIMARY KEY,
+            role        TEXT NOT NULL CHECK (role IN ('admin', 'staff')),
+            name        TEXT NOT NULL DEFAULT '',
+            added_by    INTEGER,
+            added_at    TEXT NOT NULL,
+            removed_at  TEXT
+        );
+
+        -- One row per PAKN case. Dates are local (PAKN_TIMEZONE) YYYY-MM-DD; instants are UTC ISO 8601.
+        CREATE TABLE cases (
+            id                  INTEGER PRIMARY KEY,
+            code                TEXT NOT NULL UNIQUE,
+            kind                TEXT NOT NULL CHECK (kind IN ('phan_anh', 'kien_nghi')),
+            category            TEXT NOT NULL CHECK (category IN
+                                    ('quy_dinh_hanh_chinh', 'hanh_vi_hanh_chinh', 'quy_dinh_kinh_doanh')),
+            procedure_id        TEXT,
+            content             TEXT NOT NULL,
+            content_hash        TEXT NOT NULL DEFAULT '',
+            channel             TEXT NOT NULL DEFAULT 'telegram' CHECK (channel IN
+                                    ('telegram', 'console', 'zalo', 'hotline', 'letter', 'email',
+                                     'in_person', 'portal')),
+            citizen_channel     TEXT,
+            citizen_user_id     TEXT,
+            citizen_chat_id     INTEGER,
+            name                TEXT,
+            phone               TEXT,
+            address             TEXT,
+            email               TEXT,
+            consent_at          TEXT,
+            consent_note        TEXT,
+            entered_by          INTEGER,
+            received_at         TEXT NOT NULL,
+            received_date       TEXT NOT NULL,
+            due_date            TEXT NOT NULL,
+            forward_due_date    TEXT NOT NULL,
+            status              TEXT NOT NULL DEFAULT 'new' CHECK (status IN
+                                    ('new', 'in_progress', 'answered', 'forwarded', 'not_accepted')),
+            owner_id            INTEGER,
+            resolved_at         TEXT,
+            resolved_date       TEXT,
+            answer              TEXT,
+            answer_method       TEXT,
+            forwarded_to        TEXT,
+            reject_reason       TEXT,
+            satisfaction        TEXT CHECK (satisfaction IN ('hai_long', 'binh_thuong', 'khong_hai_long')),
+            satisfaction_comment TEXT,
+            staff_message_id    INTEGER,
+            overdue_notified    INTEGER NOT NULL DEFAULT 0,
+            purged_at           TEXT,
+            created_at          TEXT NOT NULL,
+            updated_at          TEXT NOT NULL
+        );
+        CREATE INDEX cases_received_date ON cases (received_date);
+        CREATE INDEX cases_resolved_date ON cases (resolved_date);
+        CREATE INDEX cases_status_due ON cases (status, due_date);
+        CREATE INDEX cases_citizen ON cases (citizen_channel, citizen_user_id, received_at);
+
+        -- Append-only history: who did what, when, and the status before and after.
+        CREATE TABLE case_events (
+            id          INTEGER PRIMARY KEY,
+            case_id     INTEGER NOT NULL REFERENCES cases (id),
+            at          TEXT NOT NULL,
+            actor       TEXT NOT NULL,
+            action      TEXT NOT NULL,
+            old_status  TEXT,
+            new_status  TEXT,
+            detail      TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX case_events_case ON case_events (case_id, id);
+        CREATE TRIGGER case_events_no_update BEFORE UPDATE ON case_events
+        BEGIN SELECT RAISE(ABORT, 'case_events is append-only'); END;
+        CREATE TRIGGER case_events_no_delete BEFORE DELETE ON case_events
+        BEGIN SELECT RAISE(ABORT, 'case_events is append-only'); END;
+
+        CREATE TABLE attachments (
+            id              INTEGER PRIMARY KEY,
+            case_id         INTEGER NOT NULL REFERENCES cases (id),
+            channel         TEXT NOT NULL,
+            kind            TEXT NOT NULL,
+            file_id         TEXT NOT NULL,
+            file_unique_id  TEXT,
+            file_name       TEXT,
+            mime_type       TEXT,
+            file_size       INTEGER,
+            created_at      TEXT NOT NULL
+        );
+        CREATE INDEX attachments_case ON attachments (case_id);
+
+        -- Daily sequence behind codes PAKN.YYYYMMDD.NNNN.
+        CREATE TABLE case_counters (
+            day     TEXT PRIMARY KEY,
+            last    INTEGER NOT NULL
+        );
+
+        -- Where each user is in a guided chat (intake, staff dialogs); survives restarts.
+        CREATE TABLE conversations (
+            channel     TEXT NOT NULL,
+            user_id     TEXT NOT NULL,
+            chat_id     INTEGER NOT NULL,
+            flow        TEXT NOT NULL,
+            step        TEXT NOT NULL,
+            data        TEXT NOT NULL DEFAULT '{}',
+            updated_at  TEXT NOT NULL,
+            PRIMARY KEY (channel, user_id)
+        );
+
+        -- Updates already handled and committed: never handled twice.
+        CREATE TABLE processed_updates (
+            channel      TEXT NOT NULL,
+            update_id    INTEGER NOT NULL,
+            processed_at TEXT NOT NULL,
+            PRIMARY KEY (channel, update_id)
+        );
+
+        -- Messages to deliver that are not the direct reply to an update.
+        CREATE TABLE outbox (
+            id              INTEGER PRIMARY KEY,
+            channel         TEXT NOT NULL,
+            chat_id         INTEGER NOT NULL,
+            kind            TEXT NOT NULL,
+            payload         TEXT NOT NULL,
+            case_id         INTEGER REFERENCES cases (id),
+            created_at      TEXT NOT NULL,
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            sent_at         TEXT,
+            failed_at       TEXT,
+            last_error      TEXT,
+            message_id      INTEGER
+        );
+        CREATE INDEX outbox_pending ON outbox (channel, next_attempt_at) WHERE sent_at IS NULL AND failed_at IS NULL;
+
+        -- Chats that blocked the bot; shown to staff on their cases.
+        CREATE TABLE blocked_chats (
+            channel     TEXT NOT NULL,
+            chat_id     INTEGER NOT NULL,
+            blocked_at  TEXT NOT NULL,
+            PRIMARY KEY (channel, chat_id)
+        );
+
+        -- Short opaque tokens behind buttons, resolved on the server.
+        CREATE TABLE button_tokens (
+            token       TEXT PRIMARY KEY,
+            action      TEXT NOT NULL,
+            payload     TEXT NOT NULL DEFAULT '{}',
+            created_at  TEXT NOT NULL
+        );
+
+        CREATE TABLE unanswered_questions (
+            id          INTEGER PRIMARY KEY,
+            question    TEXT NOT NULL,
+            normalized  TEXT NOT NULL,
+            channel     TEXT NOT NULL,
+            asked_at    TEXT NOT NULL
+        );
+        CREATE INDEX unanswered_normalized ON unanswered_questions (normalized);
+        """,
+    ),
+)
