@@ -1,0 +1,109 @@
+"""Greeting, menu and help: what a person sees first and when they are lost."""
+
+from __future__ import annotations
+
+from handlers.core import Core, Router, esc
+from handlers.types import Button, Event, Reply
+
+TEXT_WELCOME = (
+    "Xin chào! Đây là trợ lý trực tuyến của <b>{org}</b>.\n\n"
+    "Tôi có thể giúp bạn:\n"
+    "• Tìm hiểu <b>thủ tục hành chính</b>: hồ sơ, thời hạn, nơi nộp, căn cứ pháp lý — cứ gõ câu hỏi "
+    "như khi nói chuyện, có dấu hay không dấu đều được;\n"
+    "• Gửi <b>phản ánh, kiến nghị</b> (PAKN) và nhận mã số để theo dõi;\n"
+    "• <b>Tra cứu</b> PAKN bạn đã gửi.\n\n"
+    "Thông tin chỉ mang tính hướng dẫn; kết quả chính thức do cơ quan có thẩm quyền trả lời."
+)
+
+TEXT_HELP = (
+    "<b>Các lệnh</b>\n"
+    "/start — màn hình chính\n"
+    "/phananh — gửi phản ánh, kiến nghị\n"
+    "/tracuu — xem các PAKN bạn đã gửi; /tracuu MÃ — xem một PAKN\n"
+    "/huy — hủy việc đang làm dở\n"
+    "/help — hướng dẫn này\n\n"
+    "Muốn hỏi về thủ tục, bạn chỉ cần gõ câu hỏi, ví dụ: <i>hồ sơ xin phép tổ chức hội thảo quốc tế</i>."
+)
+
+TEXT_STAFF_HELP = (
+    "\n\n<b>Lệnh cho cán bộ</b>\n"
+    "/dsxuly — PAKN đang mở theo hạn; /quahan — PAKN quá hạn\n"
+    "/xem MÃ — toàn bộ hồ sơ một PAKN\n"
+    "/traloi MÃ nội dung; /chuyen MÃ cơ quan; /tuchoi MÃ lý do; /ghichu MÃ nội dung; /phancong MÃ ID\n"
+    "/nhapphananh — nhập PAKN nhận qua đường dây nóng, thư, trực tiếp\n"
+    "/baocao — báo cáo số liệu PAKN\n"
+    "/chuahoi — câu hỏi chưa trả lời được; /napkb — nạp lại cơ sở tri thức\n"
+    "/staff list | add ID | remove ID — quản lý cán bộ (quản trị viên)"
+)
+
+TEXT_CANCELLED = "Đã hủy. Bạn có thể bắt đầu lại bất cứ lúc nào."
+TEXT_NOTHING_TO_CANCEL = "Hiện không có việc gì đang làm dở để hủy."
+
+
+def menu_buttons() -> list[list[Button]]:
+    """The main menu, shown after greetings, small talk and cancellations."""
+    return [
+        [Button("📝 Gửi phản ánh, kiến nghị", "pakn:start")],
+        [Button("🔎 Tra cứu PAKN đã gửi", "track:list")],
+        [Button("❓ Hỏi về thủ tục hành chính", "menu:ask")],
+        [Button("☎️ Liên hệ, đường dây nóng", "menu:contact")],
+    ]
+
+
+def contact_text(core: Core) -> str:
+    org = core.settings.org_context()
+    lines = [f"<b>{esc(org['name'])}</b>"]
+    if org["address"]:
+        lines.append(f"Địa chỉ: {esc(org['address'])}")
+    if org["working_hours"]:
+        lines.append(f"Giờ làm việc: {esc(org['working_hours'])}")
+    if org["hotline"]:
+        lines.append(f"Đường dây nóng: {esc(org['hotline'])}")
+    if org["switchboard"]:
+        lines.append(f"Tổng đài hỗ trợ thủ tục hành chính của thành phố: {esc(org['switchboard'])}")
+    if org["email"]:
+        lines.append(f"Thư điện tử: {esc(org['email'])}")
+    if org["website"]:
+        lines.append(f"Trang thông tin: {esc(org['website'])}")
+    return "\n".join(lines)
+
+
+async def start(core: Core, event: Event) -> list[Reply]:
+    """/start: welcome and the main menu."""
+    org = esc(core.settings.org_name)
+    return [Reply(TEXT_WELCOME.format(org=org), menu_buttons())]
+
+
+async def help_(core: Core, event: Event) -> list[Reply]:
+    """/help: the commands, with the staff ones for staff."""
+    text = TEXT_HELP
+    if await core.is_staff(event.user_id):
+        text += TEXT_STAFF_HELP
+    return [Reply(text)]
+
+
+async def cancel(core: Core, event: Event) -> list[Reply]:
+    """/huy: drop whatever guided chat is in progress."""
+    from storage import conversations
+
+    convo = await conversations.get(core.db, event.channel, event.user_id)
+    if convo is None:
+        return [Reply(TEXT_NOTHING_TO_CANCEL, menu_buttons())]
+    await conversations.clear(core.db, event.channel, event.user_id)
+    return [Reply(TEXT_CANCELLED, menu_buttons(), remove_keyboard=True)]
+
+
+async def menu_button(core: Core, event: Event, arg: str) -> list[Reply]:
+    """Menu buttons that only show information."""
+    if arg == "ask":
+        return [Reply("Bạn cứ gõ câu hỏi về thủ tục, ví dụ: <i>thủ tục xin phép tổ chức hội nghị quốc tế</i>.")]
+    if arg == "contact":
+        return [Reply(contact_text(core))]
+    return await start(core, event)
+
+
+def register(router: Router) -> None:
+    router.command("start", "Màn hình chính", allowed_in_flow=True)(start)
+    router.command("help", "Hướng dẫn sử dụng", allowed_in_flow=True)(help_)
+    router.command("huy", "Hủy việc đang làm dở", allowed_in_flow=True)(cancel)
+    router.button("menu")(menu_button)
