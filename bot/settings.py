@@ -323,7 +323,9 @@ def load_settings(
             raw[setting.name] = env[setting.name]
     for key, value in (overrides or {}).items():
         raw[key.upper()] = value
-    values = {s.name: _parse(s, raw[s.name]) if raw[s.name] is not None else None for s in SETTINGS}
+    values: dict[str, Any] = {
+        s.name: _parse(s, raw[s.name]) if raw[s.name] is not None else None for s in SETTINGS
+    }
     if values["WEBHOOK_URL"] and not values["WEBHOOK_SECRET"]:
         raise SettingsError("WEBHOOK_SECRET", "is required when WEBHOOK_URL is set")
     secret = values["WEBHOOK_SECRET"]

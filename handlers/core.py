@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from handlers.types import Button, Event, Reply
 from storage import conversations
-from storage.db import Database, StorageUnavailable
+from storage.db import CURRENT_UPDATE, Database, StorageUnavailable, Transaction
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -159,16 +160,21 @@ class Core:
 
     # --- buttons with server-side state
 
-    async def token_button(self, label: str, action: str, payload: dict[str, Any] | None = None) -> Button:
-        """A button whose data is a short opaque token; the action and payload stay on the server."""
-        import json
+    async def token_button(
+        self, label: str, action: str, payload: dict[str, Any] | None = None, *, tx: Transaction | None = None
+    ) -> Button:
+        """A button whose data is a short opaque token; the action and payload stay on the server.
 
+        Pass ``tx`` when already inside a transaction (the token is then part of that business action).
+        """
         token = secrets.token_urlsafe(9)
-        async with self.db.transaction() as tx:
-            await tx.execute(
-                "INSERT INTO button_tokens (token, action, payload, created_at) VALUES (?, ?, ?, ?)",
-                (token, action, json.dumps(payload or {}), self.now().isoformat()),
-            )
+        sql = "INSERT INTO button_tokens (token, action, payload, created_at) VALUES (?, ?, ?, ?)"
+        params = (token, action, json.dumps(payload or {}), self.now().isoformat())
+        if tx is not None:
+            await tx.execute(sql, params)
+        else:
+            async with self.db.transaction() as own:
+                await own.execute(sql, params)
         return Button(label, f"t:{token}")
 
     # --- dispatch
@@ -179,11 +185,27 @@ class Core:
             return []
         if event.chat_type == "group" and not self.is_staff_chat(event):
             return []
+        marker = None
         try:
-            return await self._dispatch(event)
+            if event.update_id is not None:
+                if await self.db.fetchone(
+                    "SELECT 1 FROM processed_updates WHERE channel = ? AND update_id = ?",
+                    (event.channel, event.update_id),
+                ):
+                    return []
+                marker = CURRENT_UPDATE.set((event.channel, event.update_id))
+            replies = await self._dispatch(event)
+            if marker is not None:
+                # Handled without any write (a question, a lookup): record it now.
+                async with self.db.transaction():
+                    pass
+            return replies
         except StorageUnavailable:
             log.warning("storage unavailable while handling an event", exc_info=True)
             return [Reply(TEXT_BUSY)]
+        finally:
+            if marker is not None:
+                CURRENT_UPDATE.reset(marker)
 
     async def _dispatch(self, event: Event) -> list[Reply]:
         if event.command is not None:
@@ -229,8 +251,6 @@ class Core:
         data = event.button or ""
         action, _, arg = data.partition(":")
         if action == "t":
-            import json
-
             row = await self.db.fetchone("SELECT action, payload FROM button_tokens WHERE token = ?", (arg,))
             if row is None:
                 return [Reply(TEXT_STALE_BUTTON)]

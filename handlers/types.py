@@ -79,8 +79,9 @@ class Reply:
     request_contact: bool = False
     remove_keyboard: bool = False
     edit: bool = False
-    photo_file_id: str | None = None
     attachment: Attachment | None = None
+    # Outbox only: edit this earlier message (e.g. a case card) instead of sending a new one.
+    edit_message_id: int | None = None
 
 
 def chunk_text(text: str, limit: int = MAX_TEXT) -> list[str]:

@@ -7,6 +7,7 @@ connection that only ever sees committed data (WAL).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -18,6 +19,12 @@ import aiosqlite
 from storage.migrations import MIGRATIONS, Migration
 
 BUSY_TIMEOUT_MS = 5000
+
+# The update being handled (channel, update id). The first write transaction of that handling also records
+# the update as processed, so a redelivered update that already changed something is never handled again.
+CURRENT_UPDATE: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar(
+    "CURRENT_UPDATE", default=None
+)
 
 
 class StorageUnavailable(RuntimeError):
@@ -154,6 +161,13 @@ class Database:
                     raise StorageUnavailable(str(exc)) from exc
                 raise
             try:
+                update = CURRENT_UPDATE.get()
+                if update is not None:
+                    await conn.execute(
+                        "INSERT OR IGNORE INTO processed_updates (channel, update_id, processed_at)"
+                        " VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ'))",
+                        update,
+                    )
                 yield Transaction(conn)
                 await conn.execute("COMMIT")
             except BaseException as exc:

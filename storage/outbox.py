@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from handlers.types import Button, Document, Reply
+from handlers.types import Attachment, Button, Document, Reply
 from storage.db import Database, Transaction
 
 
@@ -24,8 +24,11 @@ def reply_to_payload(reply: Reply) -> str:
             "caption": reply.document.caption,
             "content": base64.b64encode(reply.document.content).decode("ascii"),
         }
-    if reply.photo_file_id:
-        payload["photo_file_id"] = reply.photo_file_id
+    if reply.attachment is not None:
+        a = reply.attachment
+        payload["attachment"] = [a.kind, a.file_id, a.file_name, a.mime_type]
+    if reply.edit_message_id is not None:
+        payload["edit_message_id"] = reply.edit_message_id
     return json.dumps(payload, ensure_ascii=False)
 
 
@@ -38,7 +41,10 @@ def payload_to_reply(payload: str) -> Reply:
         reply.document = Document(
             doc["filename"], base64.b64decode(doc["content"]), doc["mime_type"], doc.get("caption", "")
         )
-    reply.photo_file_id = data.get("photo_file_id")
+    if data.get("attachment"):
+        kind, file_id, file_name, mime_type = data["attachment"]
+        reply.attachment = Attachment(kind, file_id, file_name=file_name, mime_type=mime_type)
+    reply.edit_message_id = data.get("edit_message_id")
     return reply
 
 

@@ -1,0 +1,48 @@
+"""``python -m bot deadline DATE [--days N] [--json]``: the due date in working days."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from typing import Any
+
+from bot.cli import CliError, settings_from
+from knowledge.calendar import WorkCalendar
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("deadline", help="compute a due date in working days",
+                       description="Due date counted in working days from the day after DATE (Vietnamese "
+                                   "holidays, lunar Tết and the settings' extra days included).")
+    p.add_argument("date", help="date received, YYYY-MM-DD or DD/MM/YYYY")
+    p.add_argument("--days", type=int, help="working days (default: the answer deadline, PAKN_ANSWER_DAYS)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _parse_date(text: str) -> dt.date:
+    for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
+        try:
+            return dt.datetime.strptime(text.strip(), fmt).date()
+        except ValueError:
+            continue
+    raise CliError(f"cannot read date {text!r}: use YYYY-MM-DD or DD/MM/YYYY")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    received = _parse_date(args.date)
+    days = args.days if args.days is not None else max(settings.pakn_answer_days.values())
+    if days < 0 or days > 3650:
+        raise CliError("--days must be between 0 and 3650")
+    calendar = WorkCalendar(settings.extra_holidays, settings.extra_workdays)
+    deadline = calendar.add_working_days(received, days)
+    if args.json:
+        print(json.dumps({
+            "received": deadline.received.isoformat(), "days": deadline.days, "due": deadline.due.isoformat(),
+            "skipped": [d.isoformat() for d in deadline.skipped],
+        }))
+    else:
+        print(f"Nhận ngày {received:%d/%m/%Y}, {days} ngày làm việc → hạn {deadline.due:%d/%m/%Y} "
+              f"({len(deadline.skipped)} ngày nghỉ được bỏ qua)")
+    return 0
