@@ -245,15 +245,13 @@ def backup(source: Path | str, dest: Path | str) -> None:
 
 def _split_sql(script: str) -> list[str]:
     """Split a migration script into statements (triggers keep their inner semicolons)."""
+    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
     statements: list[str] = []
     buffer = ""
-    for line in script.splitlines(keepends=True):
-        if line.strip().startswith("--"):
-            continue
-        buffer += line
-        if sqlite3.complete_statement(buffer):
-            if buffer.strip():
-                statements.append(buffer.strip())
+    for char in "\n".join(lines):
+        buffer += char
+        if char == ";" and sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
             buffer = ""
     if buffer.strip():
         statements.append(buffer.strip())

@@ -1,0 +1,183 @@
+"""The database keeps what the bot remembers: safely, in order, and never half-written."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from storage import cases
+from storage.db import Database, StorageUnavailable
+from storage.migrations import MIGRATIONS, Migration
+
+NOW = dt.datetime(2025, 7, 7, 2, 0, tzinfo=dt.UTC)
+
+
+async def _new_case(db: Database, content: str = "Nội dung phản ánh thử nghiệm") -> cases.Case:
+    async with db.transaction() as tx:
+        return await cases.create_case(
+            tx, kind="phan_anh", category="quy_dinh_hanh_chinh", content=content, received_at=NOW,
+            received_date=dt.date(2025, 7, 7), due_date=dt.date(2025, 7, 21), forward_due_date=dt.date(2025, 7, 14),
+            now=NOW, actor="test",
+        )
+
+
+async def test_fresh_database_has_wal_foreign_keys_and_every_table(db: Database) -> None:
+    assert await db.scalar("PRAGMA journal_mode") == "wal"
+    assert await db.scalar("PRAGMA foreign_keys") == 1
+    assert int(await db.scalar("PRAGMA busy_timeout")) >= 1000
+    tables = {r[0] for r in await db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"cases", "case_events", "attachments", "conversations", "processed_updates", "outbox", "staff",
+            "unanswered_questions", "_migrations"} <= tables
+    applied = [r[0] for r in await db.fetchall("SELECT name FROM _migrations ORDER BY name")]
+    assert applied == [m.name for m in MIGRATIONS]
+
+
+async def test_upgraded_database_ends_identical_to_a_fresh_one(tmp_path: Path) -> None:
+    old = await Database.open(tmp_path / "old.sqlite3")
+    await old.close()
+    # Simulate an older install: only the first migration applied, then upgrade by reopening.
+    old_db = Database(tmp_path / "old2.sqlite3")
+    old_db._writer = await old_db._connect()
+    await old_db.migrate(MIGRATIONS[:1])
+    await old_db.close()
+    upgraded = await Database.open(tmp_path / "old2.sqlite3")
+    fresh = await Database.open(tmp_path / "fresh.sqlite3")
+    try:
+        assert await upgraded.schema() == await fresh.schema()
+        assert await upgraded.migrate() == []  # nothing left to apply
+    finally:
+        await upgraded.close()
+        await fresh.close()
+
+
+async def test_failed_migration_leaves_nothing_behind(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "m.sqlite3")
+    broken = (*MIGRATIONS, Migration("9999_broken", "CREATE TABLE half (x); INSERT INTO nowhere VALUES (1);"))
+    with pytest.raises(sqlite3.OperationalError):
+        await db.migrate(broken)
+    assert await db.scalar("SELECT count(*) FROM sqlite_master WHERE name = 'half'") == 0
+    assert await db.scalar("SELECT count(*) FROM _migrations WHERE name = '9999_broken'") == 0
+    await db.close()
+
+
+async def test_a_failed_business_action_changes_nothing(db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as tx:
+            await cases.create_case(
+                tx, kind="kien_nghi", category="quy_dinh_kinh_doanh", content="x" * 20, received_at=NOW,
+                received_date=dt.date(2025, 7, 7), due_date=dt.date(2025, 7, 21),
+                forward_due_date=dt.date(2025, 7, 14), now=NOW, actor="test",
+            )
+            raise RuntimeError("crash before commit")
+    assert await db.scalar("SELECT count(*) FROM cases") == 0
+    assert await db.scalar("SELECT count(*) FROM case_events") == 0
+    assert await db.scalar("SELECT count(*) FROM case_counters") == 0
+
+
+async def test_case_history_is_append_only(db: Database) -> None:
+    case = await _new_case(db)
+    with pytest.raises(sqlite3.IntegrityError):
+        async with db.transaction() as tx:
+            await tx.execute("UPDATE case_events SET actor = 'someone else' WHERE case_id = ?", (case.id,))
+    with pytest.raises(sqlite3.IntegrityError):
+        async with db.transaction() as tx:
+            await tx.execute("DELETE FROM case_events WHERE case_id = ?", (case.id,))
+    assert [e.action for e in await cases.events(db, case.id)] == ["create"]
+
+
+async def test_codes_follow_the_national_format_with_a_daily_sequence(db: Database) -> None:
+    first, second = await _new_case(db, "Phản ánh thứ nhất"), await _new_case(db, "Phản ánh thứ hai")
+    assert first.code == "PAKN.20250707.0001"
+    assert second.code == "PAKN.20250707.0002"
+
+
+async def test_status_machine_refuses_answering_twice(db: Database) -> None:
+    case = await _new_case(db)
+    async with db.transaction() as tx:
+        await cases.transition(tx, case.id, "answer", now=NOW, actor="staff:1", resolved_date=dt.date(2025, 7, 8),
+                               changes={"answer": "Trả lời"})
+    with pytest.raises(cases.TransitionRefused):
+        async with db.transaction() as tx:
+            await cases.transition(tx, case.id, "answer", now=NOW, actor="staff:1")
+    events = await cases.events(db, case.id)
+    assert [(e.action, e.old_status, e.new_status) for e in events] == [
+        ("create", None, "new"), ("answer", "new", "answered")]
+
+
+async def test_database_locked_by_another_process_gives_storage_unavailable(db: Database, tmp_path: Path) -> None:
+    blocker = sqlite3.connect(db.path, timeout=0)
+    blocker.execute("BEGIN EXCLUSIVE")
+    import storage.db as storage_db
+
+    original = storage_db.BUSY_TIMEOUT_MS
+    try:
+        await db._require(db._writer).execute("PRAGMA busy_timeout = 200")
+        with pytest.raises(StorageUnavailable):
+            await _new_case(db)
+    finally:
+        storage_db.BUSY_TIMEOUT_MS = original
+        blocker.rollback()
+        blocker.close()
+    assert await db.scalar("SELECT count(*) FROM cases") == 0
+
+
+WRITER = textwrap.dedent(
+    """
+    import sqlite3, sys, time
+    conn = sqlite3.connect(sys.argv[1], timeout=10)
+    conn.execute("PRAGMA journal_mode=WAL")
+    deadline = time.time() + float(sys.argv[2])
+    i = 0
+    print("started", flush=True)
+    while time.time() < deadline:
+        with conn:
+            conn.execute("INSERT INTO unanswered_questions (question, normalized, channel, asked_at)"
+                         " VALUES (?, ?, 'test', '2025-01-01')", ("câu hỏi %d" % i, "cau hoi %d" % i))
+        i += 1
+    print(i, flush=True)
+    """
+)
+
+
+def test_backup_taken_while_another_process_writes_is_consistent(tmp_path: Path) -> None:
+    db_path = tmp_path / "live.sqlite3"
+
+    async def prepare() -> None:
+        db = await Database.open(db_path)
+        await db.close()
+
+    asyncio.run(prepare())
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db_path), "3"], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout is not None
+    assert writer.stdout.readline().strip() == "started"
+    time.sleep(0.3)
+    copy = tmp_path / "copy.sqlite3"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "backup", str(copy), "--db", str(db_path)],
+        capture_output=True, text=True, timeout=60, env={"PATH": ""}, cwd=tmp_path,
+    )
+    written = int(writer.communicate(timeout=30)[0].strip())
+    assert proc.returncode == 0, proc.stderr
+    assert "integrity_check: ok" in proc.stdout
+    with sqlite3.connect(copy) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        copied = conn.execute("SELECT count(*) FROM unanswered_questions").fetchone()[0]
+    assert 0 < copied <= written
+
+
+def test_backup_of_missing_database_is_one_clear_line(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "backup", str(tmp_path / "c.sqlite3"), "--db", str(tmp_path / "none.sqlite3")],
+        capture_output=True, text=True, timeout=60, env={"PATH": ""}, cwd=tmp_path,
+    )
+    assert proc.returncode == 1
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "no database" in proc.stderr
