@@ -13,7 +13,7 @@ import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from handlers.types import Button, Event, Reply
@@ -185,6 +185,7 @@ class Core:
             return []
         if event.chat_type == "group" and not self.is_staff_chat(event):
             return []
+        event = sanitize(event)
         marker = None
         try:
             if event.update_id is not None:
@@ -261,6 +262,25 @@ class Core:
         if spec.staff_only and not await self.is_staff(event.user_id):
             return [Reply(TEXT_NOT_STAFF)]
         return await spec.handler(self, event, arg)
+
+
+def _clean(text: str | None) -> str | None:
+    if text is None:
+        return None
+    # Lone surrogates cannot be stored or sent as UTF-8; NUL and other C0 controls (but tab/newline) mean nothing.
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return "".join(ch for ch in text if ch >= " " or ch in "\n\t")
+
+
+def sanitize(event: Event) -> Event:
+    """The event with text fields that every channel and the database can carry."""
+    return replace(
+        event,
+        text=_clean(event.text),
+        args=_clean(event.args) or "",
+        command=_clean(event.command),
+        button=_clean(event.button),
+    )
 
 
 def esc(text: object) -> str:
