@@ -54,6 +54,8 @@ class Command:
 class ButtonAction:
     handler: ButtonHandler
     staff_only: bool = False
+    # Only reachable through a server-issued token ("t:..."); typed-in data for it is refused.
+    token_only: bool = False
 
 
 @dataclass
@@ -83,11 +85,13 @@ class Router:
 
         return decorate
 
-    def button(self, action: str, *, staff_only: bool = False) -> Callable[[ButtonHandler], ButtonHandler]:
+    def button(
+        self, action: str, *, staff_only: bool = False, token_only: bool = False
+    ) -> Callable[[ButtonHandler], ButtonHandler]:
         def decorate(func: ButtonHandler) -> ButtonHandler:
             if ":" in action:
                 raise ValueError("button action names cannot contain ':'")
-            self.buttons[action] = ButtonAction(func, staff_only)
+            self.buttons[action] = ButtonAction(func, staff_only, token_only)
             return func
 
         return decorate
@@ -251,13 +255,14 @@ class Core:
     async def _on_button(self, event: Event) -> list[Reply]:
         data = event.button or ""
         action, _, arg = data.partition(":")
-        if action == "t":
+        via_token = action == "t"
+        if via_token:
             row = await self.db.fetchone("SELECT action, payload FROM button_tokens WHERE token = ?", (arg,))
             if row is None:
                 return [Reply(TEXT_STALE_BUTTON)]
             action, arg = str(row["action"]), json.dumps(json.loads(row["payload"]))
         spec = self.router.buttons.get(action)
-        if spec is None:
+        if spec is None or (spec.token_only and not via_token):
             return [Reply(TEXT_STALE_BUTTON)]
         if spec.staff_only and not await self.is_staff(event.user_id):
             return [Reply(TEXT_NOT_STAFF)]

@@ -28,11 +28,12 @@ TEXT_HELP = (
 TEXT_STAFF_HELP = (
     "\n\n<b>Lệnh cho cán bộ</b>\n"
     "/dsxuly — PAKN đang mở theo hạn; /quahan — PAKN quá hạn\n"
-    "/xem MÃ — toàn bộ hồ sơ một PAKN\n"
+    "/xem MÃ — toàn bộ hồ sơ một PAKN; /nhan MÃ — nhận xử lý\n"
     "/traloi MÃ nội dung; /chuyen MÃ cơ quan; /tuchoi MÃ lý do; /ghichu MÃ nội dung; /phancong MÃ ID\n"
     "/nhapphananh — nhập PAKN nhận qua đường dây nóng, thư, trực tiếp\n"
     "/baocao — báo cáo số liệu PAKN\n"
     "/chuahoi — câu hỏi chưa trả lời được; /napkb — nạp lại cơ sở tri thức\n"
+    "/molai MÃ — mở lại PAKN đã đóng (quản trị viên)\n"
     "/staff list | add ID | remove ID — quản lý cán bộ (quản trị viên)"
 )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from handlers import staff
 from handlers.core import Core, Router, esc
 from handlers.intake import clean_text
 from handlers.types import Button, Event, Reply
@@ -16,7 +17,7 @@ from storage import cases, conversations
 from storage.conversations import Conversation
 
 CODE_RE = re.compile(r"^PAKN\.\d{8}\.\d{4,}$")
-SATISFACTION = {"hai_long": "Hài lòng", "binh_thuong": "Bình thường", "khong_hai_long": "Không hài lòng"}
+SATISFACTION = dict(staff.SATISFACTION)
 SAT_FLOW = "sat_comment"
 MAX_COMMENT = 1000
 
@@ -106,10 +107,7 @@ async def track_button(core: Core, event: Event, arg: str) -> list[Reply]:
 
 def satisfaction_question(case: cases.Case) -> Reply:
     """Asked after an answer reaches the citizen (the staff side enqueues it with the answer)."""
-    return Reply(
-        f"Bạn có hài lòng với việc giải quyết PAKN <code>{esc(case.code)}</code> không?",
-        [[Button(label, f"sat:{case.id}:{value}")] for value, label in SATISFACTION.items()],
-    )
+    return Reply(staff.CITIZEN_SATISFACTION.format(code=esc(case.code)), staff.satisfaction_buttons(case))
 
 
 async def satisfaction_button(core: Core, event: Event, arg: str) -> list[Reply]:
