@@ -177,4 +177,26 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX unanswered_normalized ON unanswered_questions (normalized);
         """,
     ),
+    Migration(
+        "0002_case_spans",
+        """
+        -- Cases by how long they stayed open (open ones: 99; otherwise doubling classes of days) and date
+        -- received: finds the cases carried over into a report period without reading the older history.
+        CREATE INDEX cases_span ON cases (
+            CASE WHEN resolved_date IS NULL THEN 99
+                 WHEN julianday(resolved_date) - julianday(received_date) < 8 THEN 0
+                 WHEN julianday(resolved_date) - julianday(received_date) < 16 THEN 1
+                 WHEN julianday(resolved_date) - julianday(received_date) < 32 THEN 2
+                 WHEN julianday(resolved_date) - julianday(received_date) < 64 THEN 3
+                 WHEN julianday(resolved_date) - julianday(received_date) < 128 THEN 4
+                 WHEN julianday(resolved_date) - julianday(received_date) < 256 THEN 5
+                 WHEN julianday(resolved_date) - julianday(received_date) < 512 THEN 6
+                 WHEN julianday(resolved_date) - julianday(received_date) < 1024 THEN 7
+                 WHEN julianday(resolved_date) - julianday(received_date) < 2048 THEN 8
+                 WHEN julianday(resolved_date) - julianday(received_date) < 4096 THEN 9
+                 ELSE 10 END,
+            received_date
+        );
+        """,
+    ),
 )
