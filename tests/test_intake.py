@@ -18,7 +18,7 @@ CONTENT = "Cán bộ tiếp nhận hồ sơ hội thảo quốc tế hẹn trả
 
 
 async def walk(p: Person, *, until: str = "sent", content: str = CONTENT) -> None:
-    """Answer every question of the intake the ordinary way, stopping before ``until``."""
+    """Answer every question of the intake the ordinary way, stopping once at step ``until``."""
     steps: list[tuple[str, Any]] = [
         ("kind", lambda: p.send("/phananh")),
         ("category", lambda: p.press("pk:kind=phan_anh")),
@@ -191,7 +191,7 @@ async def test_stale_button_from_an_earlier_step_is_refused(core: Core, person: 
 
 async def test_attachments_are_kept_with_their_file_ids_up_to_five(core: Core, person: Any, db: Database) -> None:
     p = person("1001")
-    await walk(p, until="consent")  # stops after sending the content: now at the attachments step
+    await walk(p, until="attachments")
     for i in range(5):
         await p.event(attachment=Attachment("photo", f"AgAD{i}", f"u{i}", file_size=2000))
     await p.event(attachment=Attachment("document", "BQAD9", file_name="thu.pdf", file_size=100))
@@ -209,7 +209,7 @@ async def test_attachments_are_kept_with_their_file_ids_up_to_five(core: Core, p
 
 async def test_related_procedure_can_be_searched_and_chosen(core: Core, person: Any, db: Database) -> None:
     p = person("1001")
-    await walk(p, until="content")  # at the procedure step
+    await walk(p, until="procedure")
     await p.send("hội thảo quốc tế")
     data = p.button_data("hội")
     assert data.startswith("pk:proc=")

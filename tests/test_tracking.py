@@ -84,10 +84,14 @@ async def test_nobody_can_rate_someone_elses_case(core: Core, person: Any, db: D
 
 
 async def test_purge_removes_personal_data_but_keeps_history(core: Core, person: Any, db: Database) -> None:
+    from storage.reports import period_counts
     from storage.retention import purge_personal_data
 
     await walk(person("1001"))
+    await walk(person("1002"), content="Kiến nghị đơn giản hóa thủ tục cho phép hội nghị quốc tế.")
     case = await _answer(db, "PAKN.20250707.0001", "Đã xử lý.")
+    july = (dt.date(2025, 6, 15), dt.date(2025, 7, 14))
+    before = await period_counts(db, *july)
     later = dt.datetime(2026, 7, 10, tzinfo=dt.UTC)
     assert await purge_personal_data(db, older_than_days=400, now=later, actor="test") == 0
     assert await purge_personal_data(db, older_than_days=365, now=later, actor="test") == 1
@@ -96,3 +100,5 @@ async def test_purge_removes_personal_data_but_keeps_history(core: Core, person:
     assert (stored.name, stored.phone, stored.address, stored.citizen_user_id) == (None, None, None, None)
     assert stored.status == "answered" and stored.received_date == "2025-07-07"
     assert [e.action for e in await cases.events(db, case.id)][-1] == "purge_personal_data"
+    assert await period_counts(db, *july) == before
+    assert before.group("hanh_chinh").received == 2
