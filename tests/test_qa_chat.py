@@ -1,0 +1,278 @@
+"""Citizens ask about procedures in the chat; staff see what the bot could not answer and reload the
+knowledge base without a restart."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import knowledge
+from bot.cli import main
+from bot.settings import Settings
+from handlers import menu, qa
+from handlers.core import TEXT_NOT_STAFF, Core, Router
+from handlers.types import Reply
+from knowledge import KnowledgeBase, Section, load_for_settings
+from storage.db import Database
+from tests.conftest import Clock, Person
+from tests.telegram_html import assert_valid_reply, visible_text
+
+SHIPPED = Path(knowledge.__file__).parent / "data"
+ROOT = Path(__file__).resolve().parent.parent
+STAFF = "900"  # ADMIN_IDS of the test settings
+
+
+def q_and_a_core(settings: Settings, db: Database, clock: Clock, kb: Any) -> Core:
+    """The menu and the Q&A alone, so these stories do not depend on the other features."""
+    router = Router()
+    menu.register(router)
+    qa.register(router)
+    return Core(settings, db, router, kb=kb, clock=clock)
+
+
+@pytest.fixture
+def core(settings: Settings, db: Database, clock: Clock, kb: KnowledgeBase) -> Core:
+    return q_and_a_core(settings, db, clock, kb)
+
+
+def buttons(replies: list[Reply]) -> list[str]:
+    return [b.data or b.url or "" for r in replies for row in r.buttons for b in row]
+
+
+def check(replies: list[Reply]) -> str:
+    """Every reply is something Telegram accepts; returns what the person reads."""
+    assert replies
+    for reply in replies:
+        assert_valid_reply(reply)
+    return "\n".join(visible_text(r.text) for r in replies)
+
+
+async def unanswered(db: Database) -> list[tuple[str, str, str]]:
+    rows = await db.fetchall("SELECT question, normalized, channel FROM unanswered_questions ORDER BY id")
+    return [(r["question"], r["normalized"], r["channel"]) for r in rows]
+
+
+# --- citizens
+
+
+async def test_citizen_without_diacritics_gets_permit_procedure(person: Callable[..., Person]) -> None:
+    citizen = person()
+    seen = check(await citizen.send("xin phep to chuc hoi nghi quoc te tham quyen chu tich ubnd thanh pho"))
+    assert "Cho phép tổ chức hội nghị, hội thảo quốc tế không thuộc thẩm quyền" in seen
+    assert "Mã thủ tục: 2.002312" in seen
+    assert "kb:2.002312|3" in buttons(citizen.last)
+
+    seen = check(await citizen.press(citizen.button_data("Thành phần hồ sơ")))
+    assert "Thành phần hồ sơ" in seen and "Đề án tổ chức theo Mẫu 01" in seen
+    assert "kb:2.002312" in buttons(citizen.last)  # back to the overview
+
+
+async def test_citizen_reads_the_legal_basis(person: Callable[..., Person]) -> None:
+    citizen = person()
+    await citizen.send("Hợp pháp hóa lãnh sự giấy tờ ở đâu?")
+    assert "không còn thực hiện" in check(citizen.last)
+    seen = check(await citizen.press(citizen.button_data("Căn cứ pháp lý")))
+    assert "Quyết định 1260/QĐ-UBND ngày 17/04/2024" in seen
+
+
+async def test_unsure_question_offers_choices(person: Callable[..., Person]) -> None:
+    citizen = person()
+    seen = check(await citizen.send("chủ trương đăng cai hội nghị hội thảo quốc tế"))
+    assert seen.startswith("Có phải bạn muốn hỏi…")
+    choices = [d for d in buttons(citizen.last) if d.startswith("kb:")]
+    assert set(choices) == {"kb:2.002313", "kb:2.002314"}
+
+    seen = check(await citizen.press("kb:2.002314"))
+    assert "Mã thủ tục: 2.002314" in seen
+
+
+async def test_unknown_question_falls_back_and_is_kept_for_staff(person: Callable[..., Person], db: Database) -> None:
+    citizen = person()
+    seen = check(await citizen.send("Lịch chiếu phim cuối tuần?"))
+    assert "chưa tìm được câu trả lời" in seen
+    assert "Tổng đài 1022" in seen
+    assert "pakn:start" in buttons(citizen.last)
+    assert await unanswered(db) == [("Lịch chiếu phim cuối tuần?", "lich chieu phim cuoi tuan", "telegram")]
+
+
+async def test_fallback_gives_the_hotline_once_it_is_set(
+    settings_factory: Callable[..., Settings], db: Database, clock: Clock
+) -> None:
+    settings = settings_factory(ORG_HOTLINE="0225 3 123 456")
+    citizen = Person(q_and_a_core(settings, db, clock, load_for_settings(settings)), "1001")
+    assert "đường dây nóng của Sở Ngoại vụ: 0225 3 123 456" in check(await citizen.send("giá vàng hôm nay"))
+
+
+async def test_greeting_gets_the_menu_not_an_answer(person: Callable[..., Person], db: Database) -> None:
+    citizen = person()
+    seen = check(await citizen.send("Xin chào!"))
+    assert "Xin chào" in seen
+    assert "pakn:start" in buttons(citizen.last)
+    assert not any(d.startswith("kb:") for d in buttons(citizen.last))
+    assert await unanswered(db) == []
+
+
+@pytest.mark.parametrize(
+    "data", ["kb:nonexistent|99", "kb:", "kb:|", "kb:2.002312|99", "kb:2.002312|0", "kb:2.002312|x", "kb:💥|1",
+             "kb:2.002312|1|2", "kb:" + "a" * 200],
+)
+async def test_forged_or_stale_buttons_get_a_polite_reply(person: Callable[..., Person], data: str) -> None:
+    seen = check(await person().press(data))
+    assert "Xin lỗi" in seen or "không còn" in seen or "Mã thủ tục" in seen
+
+
+async def test_every_answer_fits_telegram(kb: KnowledgeBase) -> None:
+    for entry in kb.entries.values():
+        replies = qa.entry_replies(entry)
+        for number in range(1, len(entry.sections) + 1):
+            replies += qa.section_replies(entry, number)
+        check(replies)
+
+
+def test_long_sections_are_split_at_paragraphs(kb: KnowledgeBase) -> None:
+    paragraph = "Đoạn văn dài <có ký tự & đặc biệt> " * 40
+    entry = dataclasses.replace(
+        kb.entries["2.002312"], title="<b>Tiêu đề</b> & thử",
+        sections=(Section("Thành phần hồ sơ", "\n\n".join([paragraph] * 12)),),
+    )
+    replies = qa.section_replies(entry, 1)
+    assert len(replies) > 1
+    assert all(not r.buttons for r in replies[:-1]) and replies[-1].buttons
+    seen = check(replies)
+    assert "<b>Tiêu đề</b> & thử" in seen and "<có ký tự & đặc biệt>" in seen
+
+
+# --- staff
+
+
+async def test_staff_sees_most_frequent_unanswered_questions(person: Callable[..., Person], clock: Clock) -> None:
+    citizen, other, staff = person("1001"), person("1002"), person(STAFF)
+    await citizen.send("Lịch chiếu phim cuối tuần")
+    clock.advance(minutes=5)
+    await other.send("lich chieu phim cuoi tuan ạ")  # the same question: the latest wording is shown
+    await other.send("giá vàng hôm nay")
+    seen = check(await staff.send("/chuahoi"))
+    first, second = seen.index("lich chieu phim cuoi tuan ạ"), seen.index("giá vàng hôm nay")
+    assert first < second
+    assert "2 lần, gần nhất 07/07/2025" in seen
+    clock.advance(days=10)
+    assert "Trong 7 ngày qua không có câu hỏi nào" in check(await staff.send("/chuahoi 7"))
+    assert "Câu hỏi chưa trả lời được (30 ngày qua)" in check(await staff.send("/chuahoi"))
+    assert "Cách dùng" in check(await staff.send("/chuahoi bảy"))
+
+
+async def test_no_unanswered_questions_is_said_plainly(person: Callable[..., Person]) -> None:
+    assert "không có câu hỏi nào" in check(await person(STAFF).send("/chuahoi"))
+
+
+@pytest.mark.parametrize("command", ["/chuahoi", "/napkb"])
+async def test_citizens_cannot_use_staff_commands(person: Callable[..., Person], command: str) -> None:
+    assert check(await person("1001").send(command)) == TEXT_NOT_STAFF
+
+
+@pytest.fixture
+def editable_kb(tmp_path: Path, settings_factory: Callable[..., Settings]) -> tuple[Path, Settings]:
+    folder = tmp_path / "kb"
+    shutil.copytree(SHIPPED, folder)
+    return folder, settings_factory(PAKN_KB_DIR=str(folder))
+
+
+async def test_staff_reloads_the_knowledge_base_without_restart(
+    editable_kb: tuple[Path, Settings], db: Database, clock: Clock
+) -> None:
+    folder, settings = editable_kb
+    core = q_and_a_core(settings, db, clock, load_for_settings(settings))
+    citizen, staff = Person(core, "1001"), Person(core, STAFF)
+    assert "chưa tìm được" in check(await citizen.send("lệ phí cấp thị thực ngoại giao"))
+    (folder / "thi-thuc.yaml").write_text(
+        "id: faq-thi-thuc-ngoai-giao\nkind: faq\ntitle: Thị thực ngoại giao\n"
+        "aliases: [lệ phí cấp thị thực ngoại giao]\nsummary: Nội dung thử.\n"
+        "sections: [{title: Căn cứ pháp lý, body: Thông tư thử.}]\nupdated: 2025-07-01\n",
+        encoding="utf-8",
+    )
+    seen = check(await staff.send("/napkb"))
+    assert "Đã nạp lại cơ sở tri thức: 27 mục (16 thủ tục, 11 hỏi đáp)" in seen
+    assert "Thêm mới: faq-thi-thuc-ngoai-giao" in seen
+    assert "Thị thực ngoại giao" in check(await citizen.send("lệ phí cấp thị thực ngoại giao"))
+
+
+async def test_broken_knowledge_base_is_refused_and_the_old_one_stays(
+    editable_kb: tuple[Path, Settings], db: Database, clock: Clock
+) -> None:
+    folder, settings = editable_kb
+    core = q_and_a_core(settings, db, clock, load_for_settings(settings))
+    old = core.kb
+    (folder / "hoi-dap.yaml").write_text("- id: faq-x\n  title: [hỏng\n", encoding="utf-8")
+    (folder / "hoi-nghi-hoi-thao-quoc-te.yaml").write_text(
+        (SHIPPED / "hoi-nghi-hoi-thao-quoc-te.yaml").read_text("utf-8").replace("{{ org.hotline }}", "{{ org.fax }}"),
+        encoding="utf-8",
+    )
+    seen = check(await Person(core, STAFF).send("/napkb"))
+    assert "Không nạp được cơ sở tri thức mới" in seen and "được giữ nguyên" in seen
+    assert "hoi-dap.yaml: bad YAML" in seen
+    assert "hoi-nghi-hoi-thao-quoc-te.yaml: 2.002311: sections[6].body: placeholder {{ org.fax }} has no setting" in seen
+    assert core.kb is old
+    assert "Mã thủ tục: 2.002312" in check(await Person(core, "1001").send("hoi thao quoc te khong thuoc tham quyen ttg"))
+
+
+async def test_intake_can_offer_related_procedures(core: Core) -> None:
+    found = await qa.search_procedures(core, "thủ tục cấp phép hội thảo quốc tế bị chậm")
+    assert found and found[0].id in {"2.002311", "2.002312"}
+    assert all(e.kind == "procedure" for e in found)
+
+
+# --- `python -m bot ask`
+
+
+def test_ask_prints_what_a_citizen_sees(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "thủ tục 2.002311"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Cho phép tổ chức hội nghị, hội thảo quốc tế thuộc thẩm quyền")
+    assert "<b>" not in out and "[Thành phần hồ sơ]" in out
+
+
+def test_ask_json_prints_the_decision(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "--json", "số điện thoại đường dây nóng"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert list(result) == ["question", "mode", "top", "candidates", "scores"]
+    assert result["question"] == "số điện thoại đường dây nóng"
+    assert (result["mode"], result["top"], result["candidates"]) == ("answer", "faq-duong-day-nong",
+                                                                      ["faq-duong-day-nong"])
+    assert len(result["scores"]) == 1 and 0 < result["scores"][0] <= 100
+
+
+def test_ask_batch_prints_one_json_line_per_question(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "never.sqlite3"
+    monkeypatch.setenv("PAKN_DB", str(database))
+    questions = tmp_path / "q.txt"
+    questions.write_text("xin chào\n\nchủ trương đăng cai hội nghị hội thảo quốc tế\ngiá vàng\n", encoding="utf-8")
+    assert main(["ask", "--json", "--batch", str(questions)]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["mode"] for r in lines] == ["smalltalk", "choose", "fallback"]
+    assert lines[1]["top"] is None and len(lines[1]["candidates"]) == len(lines[1]["scores"]) == 2
+    assert not database.exists()  # asking never writes to the database
+
+
+def test_ask_needs_a_question(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask"]) == 2
+    assert "QUESTION" in capsys.readouterr().err
+
+
+def test_ask_json_from_the_shell() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "ask", "--json", "HNHT QT thẩm quyền TTg"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr
+    decision = json.loads(result.stdout)
+    assert decision["mode"] in ("answer", "choose") and "2.002311" in decision["candidates"]
