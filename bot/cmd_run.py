@@ -38,10 +38,9 @@ def run(args: argparse.Namespace) -> int:
 
         return run_console(settings)
 
-    from telegram import Update
     from telegram.error import InvalidToken, TelegramError
 
-    from bot.telegram.app import build_application, webhook_options
+    from bot.telegram.app import POLLING_OPTIONS, build_application, webhook_options
     from handlers.app import build_core
     from storage.db import Database, StorageUnavailable
 
@@ -61,8 +60,7 @@ def run(args: argparse.Namespace) -> int:
             application.run_webhook(**webhook_options(settings), bootstrap_retries=3)
         else:
             logging.getLogger(__name__).info("polling mode: %s", settings.telegram_base_url)
-            application.run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False,
-                                    bootstrap_retries=3)
+            application.run_polling(**POLLING_OPTIONS, bootstrap_retries=3)
     except InvalidToken:
         raise CliError("TELEGRAM_BOT_TOKEN was refused by the Bot API (invalid token)") from None
     except TelegramError as exc:
