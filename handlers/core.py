@@ -200,10 +200,9 @@ class Core:
                     return []
                 marker = CURRENT_UPDATE.set((event.channel, event.update_id))
             replies = await self._dispatch(event)
-            if marker is not None:
+            if marker is not None and event.update_id is not None:
                 # Handled without any write (a question, a lookup): record it now.
-                async with self.db.transaction():
-                    pass
+                await self.db.record_update(event.channel, event.update_id)
             return replies
         except StorageUnavailable:
             log.warning("storage unavailable while handling an event", exc_info=True)

@@ -27,6 +27,12 @@ CURRENT_UPDATE: contextvars.ContextVar[tuple[str, int] | None] = contextvars.Con
 )
 
 
+_RECORD_UPDATE = (
+    "INSERT OR IGNORE INTO processed_updates (channel, update_id, processed_at)"
+    " VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ'))"
+)
+
+
 class StorageUnavailable(RuntimeError):
     """The database cannot take the write now (locked for too long, disk full, read-only)."""
 
@@ -40,35 +46,34 @@ def _is_unavailable(exc: sqlite3.Error) -> bool:
 
 
 class Transaction:
-    """The open write transaction: run statements on it; it commits when the block ends."""
+    """The open write transaction: run statements on it; it commits when the block ends.
+
+    Each call is one round trip to the database thread (the bot makes many small queries per update).
+    """
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
     async def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
-        """Run one statement; return the last inserted row id (or 0)."""
-        cursor = await self._conn.execute(sql, params)
-        rowid = cursor.lastrowid or 0
-        await cursor.close()
-        return rowid
+        """Run one statement; return the connection's last inserted row id (meaningful after an INSERT)."""
+        row = await self._conn.execute_insert(sql, params)
+        return int(row[0]) if row is not None and row[0] is not None else 0
 
     async def execute_rowcount(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
-        cursor = await self._conn.execute(sql, params)
-        count = cursor.rowcount
-        await cursor.close()
-        return count
+        """Run one statement; return how many rows it changed."""
+        await self._conn.execute_fetchall(sql, params)
+        rows = list(await self._conn.execute_fetchall("SELECT changes()"))
+        return int(rows[0][0])
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         await self._conn.executemany(sql, rows)
 
     async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
-        async with self._conn.execute(sql, params) as cursor:
-            row: sqlite3.Row | None = await cursor.fetchone()
-            return row
+        rows = list(await self._conn.execute_fetchall(sql, params))
+        return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
-        async with self._conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        return list(await self._conn.execute_fetchall(sql, params))
 
 
 class Database:
@@ -155,7 +160,7 @@ class Database:
         conn = self._require(self._writer)
         async with self._lock:
             try:
-                await conn.execute("BEGIN IMMEDIATE")
+                await conn.execute_fetchall("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 if _is_unavailable(exc):
                     raise StorageUnavailable(str(exc)) from exc
@@ -163,38 +168,37 @@ class Database:
             try:
                 update = CURRENT_UPDATE.get()
                 if update is not None:
-                    await conn.execute(
-                        "INSERT OR IGNORE INTO processed_updates (channel, update_id, processed_at)"
-                        " VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ'))",
-                        update,
-                    )
+                    await conn.execute_fetchall(_RECORD_UPDATE, update)
                 yield Transaction(conn)
-                await conn.execute("COMMIT")
+                await conn.execute_fetchall("COMMIT")
             except BaseException as exc:
                 if conn.in_transaction:
-                    await conn.execute("ROLLBACK")
+                    await conn.execute_fetchall("ROLLBACK")
                 if isinstance(exc, sqlite3.Error) and _is_unavailable(exc):
+                    raise StorageUnavailable(str(exc)) from exc
+                raise
+
+    async def record_update(self, channel: str, update_id: int) -> None:
+        """Mark an update handled when its handling wrote nothing else (one autocommit statement)."""
+        conn = self._require(self._writer)
+        async with self._lock:
+            try:
+                await conn.execute_fetchall(_RECORD_UPDATE, (channel, update_id))
+            except sqlite3.Error as exc:
+                if _is_unavailable(exc):
                     raise StorageUnavailable(str(exc)) from exc
                 raise
 
     # --- reads (committed data only)
 
     async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
-        conn = self._require(self._reader)
-        try:
-            async with conn.execute(sql, params) as cursor:
-                row: sqlite3.Row | None = await cursor.fetchone()
-                return row
-        except sqlite3.Error as exc:
-            if _is_unavailable(exc):
-                raise StorageUnavailable(str(exc)) from exc
-            raise
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         conn = self._require(self._reader)
         try:
-            async with conn.execute(sql, params) as cursor:
-                return list(await cursor.fetchall())
+            return list(await conn.execute_fetchall(sql, params))
         except sqlite3.Error as exc:
             if _is_unavailable(exc):
                 raise StorageUnavailable(str(exc)) from exc
