@@ -199,4 +199,17 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        "0003_inbox",
+        """
+        -- Telegram updates stored when fetched, before they are confirmed; handled ones are pruned.
+        CREATE TABLE inbox (
+            channel     TEXT NOT NULL,
+            update_id   INTEGER NOT NULL,
+            payload     TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (channel, update_id)
+        );
+        """,
+    ),
 )

@@ -361,6 +361,48 @@ async def test_an_update_delivered_again_after_a_crash_creates_no_second_case(
     assert sum(1 for u in tg.delivered_updates if u["update_id"] == press_send) == 2
 
 
+async def test_an_update_fetched_but_not_handled_before_a_kill_is_handled_after_restart(
+    tg: FakeBot, tg_settings: Settings, db: Database
+) -> None:
+    citizen = tg.user(5008)
+    # What the inbox stored just before the process was killed; Telegram already counts it as delivered.
+    update = {
+        "update_id": 990001,
+        "message": {
+            "message_id": 1, "date": 1751853600, "text": "/phananh",
+            "chat": {"id": citizen.chat_id, "type": "private"},
+            "from": {"id": citizen.chat_id, "is_bot": False, "first_name": "An"},
+            "entities": [{"type": "bot_command", "offset": 0, "length": 8}],
+        },
+    }
+    async with db.transaction() as tx:
+        await tx.execute(
+            "INSERT INTO inbox (channel, update_id, payload, received_at) VALUES ('telegram', ?, ?, ?)",
+            (990001, json.dumps(update), dt.datetime.now(dt.UTC).isoformat()),
+        )
+    async with bot_running(tg_settings, db):
+        await citizen.expect("Bạn muốn gửi")
+        await settle(tg, db)
+    assert await db.scalar("SELECT count(*) FROM processed_updates WHERE update_id = 990001") == 1
+    # A second restart does not handle it again.
+    replies = len(tg.chat(citizen.chat_id))
+    async with bot_running(tg_settings, db):
+        await settle(tg, db)
+    assert len(tg.chat(citizen.chat_id)) == replies
+    assert await db.scalar("SELECT count(*) FROM inbox WHERE update_id = 990001") == 0
+
+
+async def test_every_fetched_update_is_stored_before_it_is_confirmed(
+    tg: FakeBot, tg_settings: Settings, db: Database
+) -> None:
+    citizen = tg.user(5009)
+    async with bot_running(tg_settings, db):
+        citizen.command("start")
+        await citizen.expect("Xin chào")
+        stored = await db.fetchall("SELECT payload FROM inbox")
+    assert any('"/start"' in row["payload"] for row in stored)
+
+
 async def test_a_citizen_who_blocked_the_bot_is_shown_to_staff(
     tg: FakeBot, tg_settings: Settings, db: Database
 ) -> None:
@@ -595,7 +637,7 @@ async def test_scheduled_jobs_run_in_hanoi_time_and_expire_idle_drafts(
         job_queue = running.application.job_queue
         assert job_queue is not None
         jobs = {job.name: job for job in job_queue.jobs()}
-        assert set(jobs) == {"daily_digest", "overdue_check", "monthly_report", "expire_drafts"}
+        assert set(jobs) == {"daily_digest", "overdue_check", "monthly_report", "expire_drafts", "prune_inbox"}
         tz = tg_settings.tz
         for name, at in (("daily_digest", "08:00"), ("overdue_check", "08:05"), ("monthly_report", "08:00")):
             next_t = jobs[name].next_t

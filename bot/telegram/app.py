@@ -50,6 +50,7 @@ from telegram.ext import (
     TypeHandler,
 )
 
+from bot.telegram import inbox as telegram_inbox
 from bot.telegram import outbox as telegram_outbox
 from bot.telegram.jobs import schedule_jobs
 from handlers.types import Attachment, Button, Contact, Event, Reply, chunk_text
@@ -130,6 +131,7 @@ def build_application(
         .base_file_url(file_url(settings))
         .rate_limiter(rate_limiter if rate_limiter is not None else AIORateLimiter())
         .concurrent_updates(processor)
+        .update_queue(telegram_inbox.InboxQueue(core.db))
         .connect_timeout(10)
         .read_timeout(20)
         .write_timeout(20)
@@ -396,6 +398,7 @@ class TelegramAdapter:
         """Open the database if asked, set the command menus, start the outbox sender."""
         if self.connect_db:
             await self.core.db.connect()
+        await telegram_inbox.replay(self.core.db, application.bot, application.update_queue)
         await self.set_command_menus()
         self.outbox = telegram_outbox.OutboxSender(
             self.core.db, self.send, clock=self.core.now, chat_guard=self.processor.chat_guard

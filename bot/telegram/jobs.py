@@ -1,5 +1,5 @@
 """Scheduled work on python-telegram-bot's JobQueue, in PAKN_TIMEZONE: the staff digest, newly overdue cases,
-the monthly report and the expiry of idle PAKN drafts.
+the monthly report, the expiry of idle PAKN drafts and the pruning of handled updates from the inbox.
 
 Jobs only write to the database and the outbox (in one transaction each); the outbox sender delivers. The
 feature functions are imported when a job runs, so this module does not depend on them at import time.
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 MONTHLY_REPORT = "monthly_report"
 DRAFT_EXPIRY_EVERY = dt.timedelta(minutes=1)
+INBOX_PRUNE_EVERY = dt.timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ def schedule_jobs(job_queue: JobQueue[Any], core: Core, wake_outbox: Callable[[]
                             name="monthly_report")
     job_queue.run_repeating(expire_drafts_job, interval=DRAFT_EXPIRY_EVERY, first=DRAFT_EXPIRY_EVERY,
                             data=data, name="expire_drafts")
+    job_queue.run_repeating(prune_inbox_job, interval=INBOX_PRUNE_EVERY, first=INBOX_PRUNE_EVERY,
+                            data=data, name="prune_inbox")
 
 
 def _services(context: CallbackContext[Any, Any, Any, Any]) -> JobServices:
@@ -112,3 +115,11 @@ async def expire_drafts_job(context: CallbackContext[Any, Any, Any, Any]) -> Non
     services = _services(context)
     if await expire_idle_drafts(services.core):
         services.wake_outbox()
+
+
+async def prune_inbox_job(context: CallbackContext[Any, Any, Any, Any]) -> None:
+    """Forget updates in the inbox once they are handled."""
+    from bot.telegram.inbox import prune
+
+    services = _services(context)
+    await prune(services.core.db, services.core.now())
