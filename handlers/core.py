@@ -13,7 +13,7 @@ import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from handlers.types import Button, Event, Reply
@@ -139,11 +139,10 @@ class Core:
         """'admin', 'staff' or None, read at the moment of each action."""
         if user_id in self._extra_admins or user_id in {str(i) for i in self.settings.admin_ids}:
             return "admin"
-        if not user_id.lstrip("-").isdigit():
+        number = numeric_id(user_id)
+        if number is None:
             return None
-        row = await self.db.fetchone(
-            "SELECT role FROM staff WHERE user_id = ? AND removed_at IS NULL", (int(user_id),)
-        )
+        row = await self.db.fetchone("SELECT role FROM staff WHERE user_id = ? AND removed_at IS NULL", (number,))
         return None if row is None else str(row["role"])
 
     async def is_staff(self, user_id: str) -> bool:
@@ -268,25 +267,59 @@ class Core:
         return await spec.handler(self, event, arg)
 
 
-def _clean(text: str | None) -> str | None:
-    if text is None:
-        return None
+def _clean(text: str) -> str:
     # Lone surrogates cannot be stored or sent as UTF-8; NUL and other C0 controls (but tab/newline) mean nothing.
     text = text.encode("utf-8", "replace").decode("utf-8")
     return "".join(ch for ch in text if ch >= " " or ch in "\n\t")
 
 
+def _clean_fields(obj: Any) -> Any:
+    return replace(obj, **{f.name: _clean(v) for f in fields(obj) if isinstance(v := getattr(obj, f.name), str)})
+
+
 def sanitize(event: Event) -> Event:
-    """The event with text fields that every channel and the database can carry."""
-    return replace(
-        event,
-        text=_clean(event.text),
-        args=_clean(event.args) or "",
-        command=_clean(event.command),
-        button=_clean(event.button),
-    )
+    """The event with every text field (text, ids, names, file metadata) that every channel and the database
+    can carry."""
+    event = _clean_fields(event)
+    if event.attachment is not None:
+        event = replace(event, attachment=_clean_fields(event.attachment))
+    if event.contact is not None:
+        event = replace(event, contact=_clean_fields(event.contact))
+    return event
+
+
+def numeric_id(text: str) -> int | None:
+    """A Telegram-style numeric id ("123", "-100500"), or None; only ASCII digits count ("١٢٣" is not 123),
+    and only what fits a 64-bit integer column."""
+    body = text[1:] if text.startswith("-") else text
+    if not (body and len(body) <= 18 and body.isascii() and body.isdigit()):
+        return None
+    return int(text)
 
 
 def esc(text: object) -> str:
     """Escape any text for Telegram HTML."""
     return html.escape(str(text), quote=False)
+
+
+def shorten(text: str, limit: int) -> tuple[str, bool]:
+    """At most ``limit`` characters, cut at a word boundary; and whether it was cut."""
+    if len(text) <= limit:
+        return text, False
+    cut = text[:limit]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip() + "…", True
+
+
+def fit_html(text: str, limit: int) -> tuple[str, bool]:
+    """``text`` escaped and shortened to at most ``limit`` escaped characters; and whether it was cut."""
+    raw_limit = limit
+    while True:
+        short, cut = shorten(text, raw_limit)
+        html = esc(short)
+        if len(html) <= limit:
+            return html, cut
+        raw_limit = max(1, raw_limit * limit // len(html) - 1)
+

@@ -13,7 +13,7 @@ import logging
 import re
 import unicodedata
 
-from handlers.core import Core, Router, esc
+from handlers.core import TEXT_NOT_STAFF, Core, Router, esc, fit_html, numeric_id, shorten
 from handlers.menu import menu_buttons
 from handlers.types import Button, Event, Reply
 from storage import cases, conversations, outbox
@@ -258,7 +258,7 @@ def summary_text(core: Core, convo: Conversation) -> str:
         f"Loại: {esc(cases.KIND_LABELS.get(d.get('kind', ''), ''))}",
         f"Lĩnh vực: {esc(cases.CATEGORY_LABELS.get(d.get('category', ''), ''))}",
         f"Thủ tục liên quan: {esc(proc_title) if proc_title else 'không'}",
-        f"Nội dung:\n<i>{esc(_shorten(d.get('content', ''), 1500))}</i>",
+        f"Nội dung:\n<i>{fit_html(d.get('content', ''), 1500)[0]}</i>",
         f"Tệp đính kèm: {len(d.get('attachments', []))}",
         f"Họ tên: {esc(d.get('name', ''))}",
         f"Điện thoại: {esc(d.get('phone', ''))}",
@@ -268,10 +268,6 @@ def summary_text(core: Core, convo: Conversation) -> str:
     if d.get("address"):
         lines.append(f"Địa chỉ: {esc(d['address'])}")
     return "\n".join(lines)
-
-
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 # --- the flow
@@ -333,8 +329,6 @@ async def start(core: Core, event: Event) -> list[Reply]:
 async def start_staff(core: Core, event: Event) -> list[Reply]:
     """/nhapphananh: a staff member enters a PAKN received by hotline, letter, e-mail, in person or portal."""
     if not await core.is_staff(event.user_id):
-        from handlers.core import TEXT_NOT_STAFF
-
         return [Reply(TEXT_NOT_STAFF)]
     if not event.is_private:
         return [Reply("Vui lòng nhắn riêng cho bot để nhập PAKN (tránh lộ thông tin cá nhân trong nhóm).")]
@@ -355,6 +349,12 @@ async def start_button(core: Core, event: Event, arg: str) -> list[Reply]:
     return [Reply("Nút này đã hết hiệu lực. Gõ /phananh để gửi phản ánh, kiến nghị.")]
 
 
+async def _drop_staff_draft(core: Core, event: Event) -> list[Reply]:
+    """A hotline/paper draft whose author is no longer staff: nothing of it is kept or filed."""
+    await conversations.clear(core.db, event.channel, event.user_id)
+    return [Reply(TEXT_NOT_STAFF, remove_keyboard=True)]
+
+
 def _expired(core: Core, convo: Conversation) -> bool:
     idle = dt.timedelta(minutes=core.settings.pakn_idle_minutes)
     return core.now() - convo.updated > idle
@@ -372,6 +372,8 @@ async def on_button(core: Core, event: Event, arg: str) -> list[Reply]:
         return [Reply("Phiếu này không còn hiệu lực (đã gửi, đã hủy hoặc hết hạn). Gõ /phananh để gửi phiếu mới.")]
     if _expired(core, convo):
         return await _expire(core, convo)
+    if _staff(convo) and not await core.is_staff(event.user_id):
+        return await _drop_staff_draft(core, event)
     key, _, value = arg.partition("=")
     step = convo.step
     expected = {
@@ -428,6 +430,8 @@ async def on_message(core: Core, event: Event, convo: Conversation) -> list[Repl
     """The person's next message while the intake is open (text, contact or file)."""
     if _expired(core, convo):
         return await _expire(core, convo)
+    if _staff(convo) and not await core.is_staff(event.user_id):
+        return await _drop_staff_draft(core, event)
     step = convo.step
     data = convo.data
     text = clean_text(event.text)
@@ -456,7 +460,7 @@ async def on_message(core: Core, event: Event, convo: Conversation) -> list[Repl
         found = await search_procedures(core, text[:200], limit=4)
         if not found:
             return [Reply(T_PROCEDURE_NONE_FOUND, [[Button("Không liên quan thủ tục nào", "pk:proc=-")]])]
-        rows = [[Button(_shorten(entry.title, 60), f"pk:proc={entry.id}")] for entry in found]
+        rows = [[Button(shorten(entry.title, 60)[0], f"pk:proc={entry.id}")] for entry in found]
         rows.append([Button("Không liên quan thủ tục nào", "pk:proc=-")])
         return [Reply(T_PROCEDURE_PICK, rows)]
     if step == "content":
@@ -601,7 +605,7 @@ async def submit(core: Core, event: Event, convo: Conversation) -> list[Reply]:
             name=data["name"], phone=data["phone"], address=data.get("address"), email=data.get("email"),
             consent_at=dt.datetime.fromisoformat(data["consent_at"]),
             consent_note="staff: citizen informed" if staff else "citizen consented in chat",
-            entered_by=int(event.user_id) if staff and event.user_id.lstrip("-").isdigit() else None,
+            entered_by=numeric_id(event.user_id) if staff else None,
         )
         for att in data.get("attachments", []):
             await cases.add_attachment(tx, case.id, event.channel, att, now)

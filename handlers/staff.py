@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from handlers.core import TEXT_NOT_STAFF, CommandHandler, Core, Router, esc
+from handlers.core import TEXT_NOT_STAFF, CommandHandler, Core, Router, esc, fit_html, numeric_id
 from handlers.types import Attachment, Button, Event, Reply, chunk_text
 from storage import cases, conversations, outbox
 from storage.cases import Case, TransitionRefused
@@ -210,28 +210,6 @@ def mask_name(name: str | None) -> str:
     return " ".join(f"{word[0]}." for word in (name or "").split())
 
 
-def shorten(text: str, limit: int) -> tuple[str, bool]:
-    """At most ``limit`` characters, cut at a word boundary; and whether it was cut."""
-    if len(text) <= limit:
-        return text, False
-    cut = text[:limit]
-    space = cut.rfind(" ")
-    if space > limit // 2:
-        cut = cut[:space]
-    return cut.rstrip() + "…", True
-
-
-def fit_html(text: str, limit: int) -> tuple[str, bool]:
-    """``text`` escaped and shortened to at most ``limit`` escaped characters; and whether it was cut."""
-    raw_limit = limit
-    while True:
-        short, cut = shorten(text, raw_limit)
-        html = esc(short)
-        if len(html) <= limit:
-            return html, cut
-        raw_limit = max(1, raw_limit * limit // len(html) - 1)
-
-
 def html_len(text: str) -> int:
     """How long a text is once escaped for a message (what the limits count)."""
     return len(esc(text))
@@ -293,7 +271,7 @@ async def person_html(core: Core, src: Database | Transaction, user_id: int | No
 
 
 async def _actor_html(core: Core, src: Database | Transaction, event: Event) -> str:
-    if event.user_id.isdigit():
+    if numeric_id(event.user_id) is not None:
         row = await _staff_row(src, int(event.user_id))
         if row is not None and row["name"]:
             return esc(row["name"])
@@ -304,7 +282,7 @@ async def _history_actor(core: Core, src: Database | Transaction, actor: str) ->
     if actor in {"system", "scheduler"}:
         return "Hệ thống"
     _, _, user_id = actor.rpartition(":")
-    if user_id.isdigit() and (
+    if numeric_id(user_id) is not None and (
         await _staff_row(src, int(user_id)) is not None or await core.role(user_id) is not None
     ):
         return await person_html(core, src, int(user_id))
@@ -315,7 +293,7 @@ async def _history_actor(core: Core, src: Database | Transaction, actor: str) ->
 
 async def _remember_name(tx: Transaction, event: Event) -> None:
     """Staff added by id alone get their chat display name the first time they act."""
-    if event.user_name and event.user_id.isdigit():
+    if event.user_name and numeric_id(event.user_id) is not None:
         await tx.execute(
             "UPDATE staff SET name = ? WHERE user_id = ? AND name = '' AND removed_at IS NULL",
             (event.user_name.strip()[:MAX_NAME], int(event.user_id)),
@@ -1115,7 +1093,7 @@ async def _staff_add(core: Core, event: Event, user_id: int, name: str) -> list[
             " ON CONFLICT (user_id) DO UPDATE SET role = 'staff',"
             " name = COALESCE(NULLIF(excluded.name, ''), name),"
             " added_by = excluded.added_by, added_at = excluded.added_at, removed_at = NULL",
-            (user_id, name, int(event.user_id) if event.user_id.isdigit() else None, now),
+            (user_id, name, numeric_id(event.user_id), now),
         )
     label = f"{esc(name)} (ID {user_id})" if name else f"ID {user_id}"
     return [Reply(f"✅ Đã thêm cán bộ {label}. Cán bộ dùng được các lệnh và nút xử lý PAKN ngay.")]
