@@ -178,16 +178,20 @@ class Database:
                     raise StorageUnavailable(str(exc)) from exc
                 raise
 
-    async def record_update(self, channel: str, update_id: int) -> None:
-        """Mark an update handled when its handling wrote nothing else (one autocommit statement)."""
+    async def write_one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> None:
+        """One statement that is a whole business action by itself: autocommit, one round trip."""
         conn = self._require(self._writer)
         async with self._lock:
             try:
-                await conn.execute_fetchall(_RECORD_UPDATE, (channel, update_id))
+                await conn.execute_fetchall(sql, params)
             except sqlite3.Error as exc:
                 if _is_unavailable(exc):
                     raise StorageUnavailable(str(exc)) from exc
                 raise
+
+    async def record_update(self, channel: str, update_id: int) -> None:
+        """Mark an update handled when its handling wrote nothing else."""
+        await self.write_one(_RECORD_UPDATE, (channel, update_id))
 
     # --- reads (committed data only)
 

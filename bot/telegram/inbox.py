@@ -39,11 +39,10 @@ class InboxQueue(asyncio.Queue[object]):
 
 async def store(db: Database, update: Update) -> None:
     payload = json.dumps(update.to_dict(), ensure_ascii=False)
-    async with db.transaction() as tx:
-        await tx.execute(
-            "INSERT OR IGNORE INTO inbox (channel, update_id, payload, received_at) VALUES (?, ?, ?, ?)",
-            (CHANNEL, update.update_id, payload, dt.datetime.now(dt.UTC).isoformat()),
-        )
+    await db.write_one(
+        "INSERT OR IGNORE INTO inbox (channel, update_id, payload, received_at) VALUES (?, ?, ?, ?)",
+        (CHANNEL, update.update_id, payload, dt.datetime.now(dt.UTC).isoformat()),
+    )
 
 
 async def unhandled(db: Database, bot: Bot) -> list[Update]:
