@@ -24,7 +24,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -514,7 +514,10 @@ def _kind(event: Event) -> str:
     return "text" if event.text is not None else "empty"
 
 
-def random_events_test(examples: int, max_events: int) -> Callable[[World], Stats]:
+def fuzz_run(
+    scenario: Callable[[World, st.DataObject, Stats, int], Coroutine[Any, Any, None]], examples: int, size: int
+) -> Callable[[World], Stats]:
+    """Run ``scenario`` for ``examples`` hypothesis examples on the world, counting what happened."""
     def run(world: World) -> Stats:
         stats = Stats()
         started = time.perf_counter()
@@ -524,13 +527,17 @@ def random_events_test(examples: int, max_events: int) -> Callable[[World], Stat
         @given(data=st.data())
         def example(data: st.DataObject) -> None:
             stats.examples += 1
-            asyncio.run(run_random_events(world, data, stats, max_events))
+            asyncio.run(scenario(world, data, stats, size))
 
         example()
         stats.seconds = time.perf_counter() - started
         return stats
 
     return run
+
+
+def random_events_test(examples: int, max_events: int) -> Callable[[World], Stats]:
+    return fuzz_run(run_random_events, examples, max_events)
 
 
 def test_random_events_never_break_the_bot(world: World) -> None:
@@ -677,22 +684,7 @@ async def run_intakes_with_junk(world: World, data: st.DataObject, stats: Stats,
 
 
 def intakes_test(examples: int, max_steps: int) -> Callable[[World], Stats]:
-    def run(world: World) -> Stats:
-        stats = Stats()
-        started = time.perf_counter()
-
-        @hsettings(max_examples=examples, deadline=None, database=None, phases=PHASES,
-                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-        @given(data=st.data())
-        def example(data: st.DataObject) -> None:
-            stats.examples += 1
-            asyncio.run(run_intakes_with_junk(world, data, stats, max_steps))
-
-        example()
-        stats.seconds = time.perf_counter() - started
-        return stats
-
-    return run
+    return fuzz_run(run_intakes_with_junk, examples, max_steps)
 
 
 def test_cases_are_created_only_by_pressing_send(world: World) -> None:
