@@ -148,9 +148,6 @@ class Core:
     async def is_staff(self, user_id: str) -> bool:
         return await self.role(user_id) is not None
 
-    async def is_admin(self, user_id: str) -> bool:
-        return await self.role(user_id) == "admin"
-
     def is_staff_chat(self, event: Event) -> bool:
         staff_chat = self.settings.staff_chat_id
         return staff_chat is not None and event.chat_id == staff_chat

@@ -18,7 +18,7 @@ from handlers.menu import menu_buttons
 from handlers.types import Button, Event, Reply
 from storage import cases, conversations, outbox
 from storage.conversations import Conversation
-from storage.db import Transaction
+from storage.db import Database, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -305,12 +305,13 @@ async def _again(core: Core, event: Event, convo: Conversation, error: str) -> l
     return replies
 
 
-async def _today_count(core: Core, event: Event) -> int:
-    count = await core.db.scalar(
+async def _today_count(src: Database | Transaction, core: Core, event: Event) -> int:
+    """Cases this citizen sent today (the daily limit)."""
+    row = await src.fetchone(
         "SELECT count(*) FROM cases WHERE citizen_channel = ? AND citizen_user_id = ? AND received_date = ?",
         (event.channel, event.user_id, core.today().isoformat()),
     )
-    return int(count or 0)
+    return int(row[0]) if row is not None else 0
 
 
 async def start(core: Core, event: Event) -> list[Reply]:
@@ -318,7 +319,7 @@ async def start(core: Core, event: Event) -> list[Reply]:
     if not event.is_private:
         return [Reply("Vui lòng nhắn riêng cho bot để gửi phản ánh, kiến nghị.")]
     limit = core.settings.pakn_daily_limit
-    if await _today_count(core, event) >= limit:
+    if await _today_count(core.db, core, event) >= limit:
         return [Reply(T_LIMIT.format(limit=limit), menu_buttons())]
     convo = Conversation(event.channel, event.user_id, event.chat_id, FLOW, "kind", {"attachments": []})
     async with core.db.transaction() as tx:
@@ -584,12 +585,8 @@ async def submit(core: Core, event: Event, convo: Conversation) -> list[Reply]:
             if duplicate is not None:
                 await conversations.delete(tx, event.channel, event.user_id)
                 return [Reply(T_DUPLICATE.format(code=esc(duplicate)), menu_buttons())]
-            count = await tx.fetchone(
-                "SELECT count(*) FROM cases WHERE citizen_channel = ? AND citizen_user_id = ? AND received_date = ?",
-                (event.channel, event.user_id, core.today().isoformat()),
-            )
             limit = core.settings.pakn_daily_limit
-            if count is not None and count[0] >= limit:
+            if await _today_count(tx, core, event) >= limit:
                 await conversations.delete(tx, event.channel, event.user_id)
                 return [Reply(T_LIMIT.format(limit=limit), menu_buttons())]
         case = await cases.create_case(

@@ -38,13 +38,6 @@ class WorkCalendar:
         self.extra_holidays = frozenset(extra_holidays)
         self.extra_workdays = frozenset(extra_workdays)
 
-    def holiday_name(self, day: dt.date) -> str | None:
-        if day in self.extra_holidays:
-            return "Ngày nghỉ bổ sung"
-        calendar = holidays.country_holidays("VN", years=day.year, language="vi")
-        name = calendar.get(day)
-        return str(name) if name else None
-
     def is_working_day(self, day: dt.date) -> bool:
         if day in self.extra_workdays:
             return True

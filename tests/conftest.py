@@ -160,12 +160,9 @@ class Person:
         return "\n".join(r.text for r in self.last)
 
     def button_data(self, label_part: str) -> str:
-        for reply in self.last:
-            for row in reply.buttons:
-                for button in row:
-                    if label_part in button.label and button.data:
-                        return button.data
-        raise AssertionError(f"no button with {label_part!r} in {self.last!r}")
+        from tests.telegram_html import button_data
+
+        return button_data(self.last, label_part)
 
 
 @pytest.fixture

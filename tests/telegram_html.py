@@ -164,6 +164,17 @@ def all_button_data(replies: list[Reply]) -> list[str]:
     return [b.data for r in replies for row in r.buttons for b in row if b.data]
 
 
+def button_data(replies: list[Reply], label_part: str) -> str:
+    """The data of the first button whose label contains ``label_part``."""
+    for reply in replies:
+        for row in reply.buttons:
+            for button in row:
+                if label_part in button.label and button.data:
+                    return button.data
+    labels = [b.label for r in replies for row in r.buttons for b in row]
+    raise AssertionError(f"no button {label_part!r} in {labels}")
+
+
 def describe(reply: Reply) -> dict[str, Any]:
     """A reply as plain data, for byte-for-byte comparisons."""
     return {

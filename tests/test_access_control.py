@@ -26,6 +26,7 @@ from storage import cases
 from storage.db import Database
 from tests.conftest import Clock
 from tests.telegram_html import assert_valid_reply, describe, outbox_reply
+from tests.telegram_html import button_data as button
 
 STAFF_CHAT = -100500
 ADMIN = "900"
@@ -82,13 +83,6 @@ class Actor:
 
 def buttons_of(replies: list[Reply]) -> list[tuple[str, str]]:
     return [(b.label, b.data) for r in replies for row in r.buttons for b in row if b.data]
-
-
-def button(replies: list[Reply], label_part: str) -> str:
-    for label, data in buttons_of(replies):
-        if label_part in label:
-            return data
-    raise AssertionError(f"no button {label_part!r} in {buttons_of(replies)}")
 
 
 async def citizen_pakn(who: Actor, content: str, *, send: bool = True) -> None:

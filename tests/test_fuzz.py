@@ -43,6 +43,7 @@ from storage import cases, conversations
 from storage.db import Database
 from tests.conftest import Clock
 from tests.telegram_html import all_button_data, assert_valid_reply, outbox_reply
+from tests.telegram_html import button_data as find_button
 
 DEFAULT_EXAMPLES = 100
 EXAMPLES = int(os.environ.get("PAKN_FUZZ_EXAMPLES") or DEFAULT_EXAMPLES)
@@ -158,15 +159,6 @@ async def say(core: Core, seat: tuple[str, int, str], text: str) -> list[Reply]:
 
 async def press(core: Core, seat: tuple[str, int, str], data: str) -> list[Reply]:
     return await core.handle(event_for(seat, button=data))
-
-
-def find_button(replies: list[Reply], label_part: str) -> str:
-    for reply in replies:
-        for row in reply.buttons:
-            for button in row:
-                if label_part in button.label and button.data:
-                    return button.data
-    raise AssertionError(f"no button {label_part!r} in {[r.text[:80] for r in replies]}")
 
 
 async def citizen_intake(core: Core, seat: tuple[str, int, str], content: str, *, send: bool = True) -> None:

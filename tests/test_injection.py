@@ -18,6 +18,7 @@ from storage import cases
 from storage.db import Database
 from tests.conftest import Person
 from tests.telegram_html import assert_valid_reply, outbox_reply, visible_text
+from tests.telegram_html import button_data as button
 
 STAFF_CHAT = -100500
 ADMIN = "900"
@@ -82,15 +83,6 @@ async def outbox_texts(db: Database, *, kind: str | None = None, case_id: int | 
         sql += " AND case_id = ?"
         params.append(case_id)
     return texts_of([outbox_reply(r["payload"]) for r in await db.fetchall(sql + " ORDER BY id", params)])
-
-
-def button(replies: list[Reply], label_part: str) -> str:
-    for reply in replies:
-        for row in reply.buttons:
-            for b in row:
-                if label_part in b.label and b.data:
-                    return b.data
-    raise AssertionError(f"no button {label_part!r}")
 
 
 async def intake(p: Person, content: str, name: str, address: str) -> list[str]:
