@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from handlers.types import Button, Event, Reply
 from storage import conversations
-from storage.db import CURRENT_UPDATE, Database, StorageUnavailable, Transaction
+from storage.db import CURRENT_UPDATE, Database, StorageUnavailable, Transaction, UpdateMark
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -186,6 +186,7 @@ class Core:
         if event.chat_type == "group" and not self.is_staff_chat(event):
             return []
         event = sanitize(event)
+        mark: UpdateMark | None = None
         marker = None
         try:
             if event.update_id is not None:
@@ -194,11 +195,12 @@ class Core:
                     (event.channel, event.update_id),
                 ):
                     return []
-                marker = CURRENT_UPDATE.set((event.channel, event.update_id))
+                mark = UpdateMark(event.channel, event.update_id)
+                marker = CURRENT_UPDATE.set(mark)
             replies = await self._dispatch(event)
-            if marker is not None and event.update_id is not None:
+            if mark is not None and not mark.recorded:
                 # Handled without any write (a question, a lookup): record it now.
-                await self.db.record_update(event.channel, event.update_id)
+                await self.db.record_update(mark.channel, mark.update_id)
             return replies
         except StorageUnavailable:
             log.warning("storage unavailable while handling an event", exc_info=True)

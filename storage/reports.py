@@ -67,7 +67,9 @@ END"""
 
 
 class Reader(Protocol):
-    async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ...) -> list[sqlite3.Row]: ...
+    """A Database (reads on its worker thread) or an open Transaction."""
+
+    async def scan(self, sql: str, params: Sequence[Any] | dict[str, Any] = ...) -> list[sqlite3.Row]: ...
 
 
 def _period_cases_sql(columns: str) -> str:
@@ -187,7 +189,7 @@ async def period_counts(db: Reader, start: dt.date, end: dt.date) -> PeriodCount
     """Count the period [start, end]; ``db`` is a Database (committed data) or an open Transaction."""
     if end < start:
         raise ValueError("the period ends before it starts")
-    rows = await db.fetchall(COUNTS_SQL, period_params(start, end))
+    rows = await db.scan(COUNTS_SQL, period_params(start, end))
     tallies: dict[str, dict[str, int]] = {c: dict.fromkeys(COUNT_FIELDS, 0) for c in CATEGORIES}
     channels = dict.fromkeys(REPORT_CHANNELS, 0)
     satisfaction = dict.fromkeys(SATISFACTION, 0)
@@ -251,14 +253,14 @@ class PeriodCase:
 
 async def period_cases(db: Reader, start: dt.date, end: dt.date) -> list[PeriodCase]:
     """The cases behind :func:`period_counts` (not-accepted ones of the period included), oldest first."""
-    rows = await db.fetchall(CASES_SQL, period_params(start, end))
+    rows = await db.scan(CASES_SQL, period_params(start, end))
     names = {f.name for f in fields(PeriodCase)} - {"carried_over"}
     return [PeriodCase(carried_over=not row["fresh"], **{k: row[k] for k in names}) for row in rows]
 
 
 async def cases_received(db: Reader, start: dt.date, end: dt.date) -> list[sqlite3.Row]:
     """Every case received within [start, end], oldest first (for the export)."""
-    return await db.fetchall(
+    return await db.scan(
         "SELECT * FROM cases WHERE received_date BETWEEN ? AND ? ORDER BY received_date, received_at, code",
         (start.isoformat(), end.isoformat()),
     )

@@ -93,6 +93,12 @@ class BotProcess:
             return 0
         if self.process.returncode is not None:
             return self.process.returncode
+        # A clean stop is asked of a bot that has started (a stop during start-up is another story).
+        deadline = time.monotonic() + 30
+        while self.log_path.read_text(errors="replace").count("Application started") < self.starts:
+            if self.process.returncode is not None or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
         self.process.send_signal(signal.SIGTERM)
         try:
             return await asyncio.wait_for(self.process.wait(), 30)

@@ -177,6 +177,7 @@ async def test_bad_input_gets_a_clear_message_and_the_same_question(
     assert p.last and p.last[0].text.strip()
     assert "⚠️" in p.text or "đang thực hiện dở" in p.text
     after = await db.fetchone("SELECT step, data FROM conversations WHERE user_id = '1001'")
+    assert after is not None and before is not None
     assert tuple(after) == tuple(before), "bad input must change nothing"
     assert await count_cases(db) == 0
 

@@ -346,7 +346,7 @@ class _SyncReader:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
-    async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+    async def scan(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         return list(self.conn.execute(sql, params).fetchall())
 
 

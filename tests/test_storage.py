@@ -32,7 +32,7 @@ async def _new_case(db: Database, content: str = "Nội dung phản ánh thử n
 async def test_fresh_database_has_wal_foreign_keys_and_every_table(db: Database) -> None:
     assert await db.scalar("PRAGMA journal_mode") == "wal"
     assert await db.scalar("PRAGMA foreign_keys") == 1
-    assert int(await db.scalar("PRAGMA busy_timeout")) >= 1000
+    assert db.busy_timeout >= 1.0  # waited out without blocking the event loop
     tables = {r[0] for r in await db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"cases", "case_events", "attachments", "conversations", "processed_updates", "outbox", "staff",
             "unanswered_questions", "_migrations"} <= tables
@@ -44,9 +44,7 @@ async def test_upgraded_database_ends_identical_to_a_fresh_one(tmp_path: Path) -
     old = await Database.open(tmp_path / "old.sqlite3")
     await old.close()
     # Simulate an older install: only the first migration applied, then upgrade by reopening.
-    old_db = Database(tmp_path / "old2.sqlite3")
-    old_db._writer = await old_db._connect()
-    await old_db.migrate(MIGRATIONS[:1])
+    old_db = await Database.open(tmp_path / "old2.sqlite3", migrations=MIGRATIONS[:1])
     await old_db.close()
     upgraded = await Database.open(tmp_path / "old2.sqlite3")
     fresh = await Database.open(tmp_path / "fresh.sqlite3")
@@ -115,18 +113,66 @@ async def test_status_machine_refuses_answering_twice(db: Database) -> None:
 async def test_database_locked_by_another_process_gives_storage_unavailable(db: Database, tmp_path: Path) -> None:
     blocker = sqlite3.connect(db.path, timeout=0)
     blocker.execute("BEGIN EXCLUSIVE")
-    import storage.db as storage_db
-
-    original = storage_db.BUSY_TIMEOUT_MS
+    db.busy_timeout = 0.2
     try:
-        await db._require(db._writer).execute("PRAGMA busy_timeout = 200")
         with pytest.raises(StorageUnavailable):
             await _new_case(db)
     finally:
-        storage_db.BUSY_TIMEOUT_MS = original
         blocker.rollback()
         blocker.close()
     assert await db.scalar("SELECT count(*) FROM cases") == 0
+
+
+async def test_other_chats_go_on_while_a_write_waits_for_another_process(db: Database) -> None:
+    """Waiting for another process's lock never blocks the event loop: other work runs meanwhile."""
+    blocker = sqlite3.connect(db.path, timeout=0)
+    blocker.execute("BEGIN EXCLUSIVE")
+    ticks = 0
+
+    async def other_chats() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(other_chats())
+    waiting = asyncio.create_task(_new_case(db, "Phản ánh chờ khóa"))
+    await asyncio.sleep(0.3)
+    assert not waiting.done()
+    assert await db.scalar("SELECT count(*) FROM cases") == 0  # reads are not held up either
+    blocker.rollback()
+    blocker.close()
+    case = await asyncio.wait_for(waiting, 5)
+    ticker.cancel()
+    assert ticks >= 10
+    assert (await cases.get_by_code(db, case.code)) is not None
+
+
+async def test_commits_reach_the_database_file_through_checkpoints_off_the_loop(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import storage.db as storage_db
+
+    monkeypatch.setattr(storage_db, "CHECKPOINT_EVERY", 20)
+    path = tmp_path / "wal.sqlite3"
+
+    def in_database_file() -> int:
+        # immutable=1 reads the database file alone, ignoring the WAL: it shows what was checkpointed.
+        with sqlite3.connect(f"file:{path}?immutable=1", uri=True) as conn:
+            return int(conn.execute("SELECT count(*) FROM staff").fetchone()[0])
+
+    await (await Database.open(path)).close()  # the schema, checkpointed on closing
+    db = await Database.open(path)
+    for user_id in range(10):
+        await db.write_one("INSERT INTO staff (user_id, role, added_by, added_at) VALUES (?, 'staff', 1, 'x')",
+                           (user_id,))
+    assert in_database_file() == 0  # still only in the WAL
+    for user_id in range(10, 40):
+        await db.write_one("INSERT INTO staff (user_id, role, added_by, added_at) VALUES (?, 'staff', 1, 'x')",
+                           (user_id,))
+    await asyncio.sleep(0.2)
+    assert in_database_file() >= 20
+    await db.close()
+    assert in_database_file() == 40  # closing checkpoints the rest
 
 
 WRITER = textwrap.dedent(
