@@ -3,6 +3,9 @@
 N simulated citizens each send a whole PAKN at the same time (12 updates each: a command, button presses, text,
 a photo and a shared contact) through the fake Bot API server of the tests; in the same run a bare
 python-telegram-bot echo bot answers the same number of messages from N people sending at the same pace.
+The PAKN bot talks HTTP through its own transport (bot/telegram/request.py, aiohttp) and the bare echo bot
+through python-telegram-bot's default (httpx); so that the two effects can be told apart, the same echo bot
+also runs on the PAKN bot's transport, and its ratio is printed too.
 
 Each bot runs in its own process, as in production (the fake server and the simulated people live in this
 one), with PTB's real HTTP stack over loopback. Telegram's rate limits are off for both: the fake server has
@@ -11,9 +14,10 @@ round of each counts, so another program's burst on the machine does not decide 
 
     .venv/bin/python benchmarks/bench_telegram.py [--citizens 50] [--rounds 3]
 
-Prints updates/s of both bots and their ratio (goal: at least 0.5), the CPU time each bot process spent per
-update (a steadier comparison on a busy machine), lost and duplicated cases, receipts and staff cards (goal:
-0), and the peak memory (resident set) of each bot process. Exits 0 only when both goals are met.
+Prints updates/s of the PAKN bot and the bare echo bot and their ratio (goal: at least 0.5), the same for the
+echo bot on the PAKN bot's transport, the CPU time each bot process spent per update (a steadier comparison on
+a busy machine), lost and duplicated cases, receipts and staff cards (goal: 0), and the peak memory (resident
+set) of the PAKN bot and the bare echo bot. Exits 0 only when both goals are met.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ STAFF_CHAT = -100500
 ADMIN = 900
 PAKN_TOKEN = "111111:BENCH-pakn-bot"
 ECHO_TOKEN = "222222:BENCH-echo-bot"
+ECHO_AIOHTTP_TOKEN = "333333:BENCH-echo-aiohttp-bot"
 STEP_TIMEOUT = 60.0
 
 
@@ -143,15 +148,19 @@ async def measure(citizens: int, rounds: int) -> int:
 
     pakn_runs: list[tuple[int, float, float | None]] = []
     echo_runs: list[tuple[int, float, float | None]] = []
+    same_transport_runs: list[tuple[int, float, float | None]] = []
     with tempfile.TemporaryDirectory(prefix="pakn-bench-") as tmp:
         db_path = Path(tmp) / "pakn.sqlite3"
         async with FakeBotApi() as api:
             pakn_fake = api.add_bot(PAKN_TOKEN, "pakn_bench_bot")
             echo_fake = api.add_bot(ECHO_TOKEN, "echo_bench_bot")
+            same_fake = api.add_bot(ECHO_AIOHTTP_TOKEN, "echo_aiohttp_bench_bot")
             pakn = BotProcess("pakn", pakn_fake, api.base_url, db_path)
             echo = BotProcess("echo", echo_fake, api.base_url, db_path)
+            same = BotProcess("echo-aiohttp", same_fake, api.base_url, db_path)
             await pakn.start()
             await echo.start()
+            await same.start()
             try:
                 people: list[Any] = []
                 for round_ in range(rounds):
@@ -162,12 +171,17 @@ async def measure(citizens: int, rounds: int) -> int:
                     per_person = round(pakn_runs[-1][0] / citizens)
                     talkers = [echo_fake.user(first + i) for i in range(citizens)]
                     echo_runs.append(await timed(echo, [person_chats_with_echo(p, per_person) for p in talkers]))
+                    talkers = [same_fake.user(first + i) for i in range(citizens)]
+                    same_transport_runs.append(
+                        await timed(same, [person_chats_with_echo(p, per_person) for p in talkers]))
                 await wait_for_cards(pakn_fake, len(people))
             finally:
                 await pakn.stop()
                 await echo.stop()
+                await same.stop()
             problems = count_problems(pakn_fake, people, db_path)
-    return report(citizens, rounds, pakn_runs, echo_runs, problems, pakn.peak_rss_mb, echo.peak_rss_mb)
+    return report(citizens, rounds, pakn_runs, echo_runs, same_transport_runs, problems, pakn.peak_rss_mb,
+                  echo.peak_rss_mb)
 
 
 async def wait_for_cards(fake: Any, expected: int) -> None:
@@ -198,11 +212,12 @@ def count_problems(fake: Any, people: list[Any], db_path: Path) -> dict[str, int
 
 
 def report(citizens: int, rounds: int, pakn_runs: list[tuple[int, float, float | None]],
-           echo_runs: list[tuple[int, float, float | None]], problems: dict[str, int], pakn_rss: float,
-           echo_rss: float) -> int:
+           echo_runs: list[tuple[int, float, float | None]], same_runs: list[tuple[int, float, float | None]],
+           problems: dict[str, int], pakn_rss: float, echo_rss: float) -> int:
     pakn_rates = [n / s for n, s, _ in pakn_runs]
     echo_rates = [n / s for n, s, _ in echo_runs]
-    best_pakn, best_echo = max(pakn_rates), max(echo_rates)
+    same_rates = [n / s for n, s, _ in same_runs]
+    best_pakn, best_echo, best_same = max(pakn_rates), max(echo_rates), max(same_rates)
     ratio = best_pakn / best_echo
     per_person = round(pakn_runs[0][0] / citizens)
     print(f"citizens: {citizens} at the same time, each a whole PAKN of {per_person} updates; "
@@ -212,10 +227,13 @@ def report(citizens: int, rounds: int, pakn_runs: list[tuple[int, float, float |
     print(f"bare PTB echo bot: {best_echo:7.1f} updates/s "
           f"(rounds: {', '.join(f'{r:.1f}' for r in echo_rates)}; median {statistics.median(echo_rates):.1f})")
     print(f"ratio PAKN / echo: {ratio:.2f} (goal >= 0.5)")
-    pakn_cpu, echo_cpu = cpu_per_update(pakn_runs), cpu_per_update(echo_runs)
-    if pakn_cpu and echo_cpu:
+    print(f"same echo bot on the PAKN bot's transport (aiohttp): {best_same:7.1f} updates/s "
+          f"(rounds: {', '.join(f'{r:.1f}' for r in same_rates)}); ratio PAKN / it: {best_pakn / best_same:.2f}")
+    pakn_cpu, echo_cpu, same_cpu = cpu_per_update(pakn_runs), cpu_per_update(echo_runs), cpu_per_update(same_runs)
+    if pakn_cpu and echo_cpu and same_cpu:
         print(f"CPU per update (less sensitive to other load): PAKN bot {pakn_cpu:.2f} ms, echo bot {echo_cpu:.2f} ms "
-              f"(ratio {echo_cpu / pakn_cpu:.2f})")
+              f"(ratio {echo_cpu / pakn_cpu:.2f}), echo bot on aiohttp {same_cpu:.2f} ms "
+              f"(ratio {same_cpu / pakn_cpu:.2f})")
     print("lost / duplicated: " + ", ".join(f"{name} {count}" for name, count in problems.items()) + " (goal: 0)")
     print(f"peak memory (RSS): PAKN bot process {pakn_rss:.0f} MB, echo bot process {echo_rss:.0f} MB")
     return 0 if not any(problems.values()) and ratio >= 0.5 else 1
@@ -250,8 +268,8 @@ def serve_pakn(base_url: str, db_path: str) -> None:
     application.run_polling(**POLLING_OPTIONS, timeout=dt.timedelta(seconds=1))
 
 
-def serve_echo(base_url: str) -> None:
-    """A bare python-telegram-bot echo bot."""
+def serve_echo(base_url: str, same_transport: bool = False) -> None:
+    """A bare python-telegram-bot echo bot; with ``same_transport``, on the PAKN bot's HTTP transport."""
     from telegram import Update
     from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
 
@@ -260,7 +278,12 @@ def serve_echo(base_url: str) -> None:
         if update.message is not None and update.message.text is not None:
             await update.message.reply_text(update.message.text)
 
-    application = ApplicationBuilder().token(ECHO_TOKEN).base_url(base_url).build()
+    builder = ApplicationBuilder().token(ECHO_AIOHTTP_TOKEN if same_transport else ECHO_TOKEN).base_url(base_url)
+    if same_transport:
+        from bot.telegram.app import bot_api_request, get_updates_request
+
+        builder = builder.request(bot_api_request()).get_updates_request(get_updates_request())
+    application = builder.build()
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, echo))
     application.run_polling(allowed_updates=Update.ALL_TYPES, timeout=dt.timedelta(seconds=1))
 
@@ -269,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--citizens", type=int, default=50, help="simulated citizens per round (default 50)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per bot (default 3)")
-    parser.add_argument("--bot", choices=("pakn", "echo"), help=argparse.SUPPRESS)
+    parser.add_argument("--bot", choices=("pakn", "echo", "echo-aiohttp"), help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -277,8 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.bot == "pakn":
         serve_pakn(args.base_url, args.db)
         return 0
-    if args.bot == "echo":
-        serve_echo(args.base_url)
+    if args.bot in ("echo", "echo-aiohttp"):
+        serve_echo(args.base_url, same_transport=args.bot == "echo-aiohttp")
         return 0
     if args.citizens < 1 or args.rounds < 1:
         parser.error("--citizens and --rounds must be 1 or more")

@@ -53,6 +53,7 @@ from telegram.ext import (
 from bot.telegram import inbox as telegram_inbox
 from bot.telegram import outbox as telegram_outbox
 from bot.telegram.jobs import schedule_jobs
+from bot.telegram.request import AiohttpRequest
 from handlers.types import Attachment, Button, Contact, Event, Reply, chunk_text
 
 if TYPE_CHECKING:
@@ -94,6 +95,18 @@ def file_url(settings: Settings) -> str:
     return f"{head}/file/{tail}" if head else f"{base}/file"
 
 
+def bot_api_request() -> AiohttpRequest:
+    """The transport of Bot API calls (seconds): a slow answer is waited for; files get longer to upload."""
+    return AiohttpRequest(connect_timeout=10, read_timeout=20, write_timeout=20, pool_timeout=10,
+                          media_write_timeout=60)
+
+
+def get_updates_request() -> AiohttpRequest:
+    """The transport of getUpdates; python-telegram-bot adds the long-polling time to the read timeout."""
+    return AiohttpRequest(connection_pool_size=1, connect_timeout=10, read_timeout=10, write_timeout=20,
+                          pool_timeout=10)
+
+
 def webhook_options(settings: Settings) -> dict[str, Any]:
     """Arguments for ``run_webhook``/``start_webhook``: the local listener behind the reverse proxy."""
     return {
@@ -119,7 +132,6 @@ def build_application(
     does this; tests that opened the database themselves leave it off). ``rate_limiter`` defaults to
     python-telegram-bot's ``AIORateLimiter`` with Telegram's published limits.
     """
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     if not settings.telegram_bot_token:
         raise ValueError("TELEGRAM_BOT_TOKEN is empty")
     processor = ChatOrderedProcessor(MAX_CONCURRENT_UPDATES)
@@ -132,13 +144,8 @@ def build_application(
         .rate_limiter(rate_limiter if rate_limiter is not None else AIORateLimiter())
         .concurrent_updates(processor)
         .update_queue(telegram_inbox.InboxQueue(core.db))
-        .connect_timeout(10)
-        .read_timeout(20)
-        .write_timeout(20)
-        .pool_timeout(10)
-        .media_write_timeout(60)
-        .get_updates_connect_timeout(10)
-        .get_updates_read_timeout(10)
+        .request(bot_api_request())
+        .get_updates_request(get_updates_request())
         .post_init(adapter.post_init)
         .post_stop(adapter.post_stop)
         .post_shutdown(adapter.post_shutdown)
