@@ -109,3 +109,38 @@ async def test_a_request_object_is_used_only_between_initialize_and_shutdown() -
     await request.shutdown()  # twice is harmless
     with pytest.raises(ValueError):
         AiohttpRequest(connection_pool_size=0)
+
+
+async def test_an_office_proxy_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Behind an office's HTTP proxy, HTTPS_PROXY/HTTP_PROXY route the Bot API calls through it."""
+    seen: list[str] = []
+    answer = b'{"ok": true, "result": {"message_id": 7, "date": 0, "chat": {"id": 42, "type": "private"}}}'
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        seen.append(head.split(b"\r\n", 1)[0].decode())
+        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        await reader.readexactly(length)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (len(answer), answer))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    target = "http://bot-api.invalid/bot"  # never resolved: only the proxy is reached
+    request = AiohttpRequest()
+    bot = Bot(DEFAULT_TOKEN, base_url=target, request=request, get_updates_request=AiohttpRequest())
+    await request.initialize()
+    try:
+        message = await bot.send_message(42, "qua proxy")
+    finally:
+        await request.shutdown()
+        server.close()
+        await server.wait_closed()
+    assert message.message_id == 7
+    assert seen == [f"POST {target}{DEFAULT_TOKEN}/sendMessage HTTP/1.1"]
