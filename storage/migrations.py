@@ -212,4 +212,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        "0004_housekeeping",
+        """
+        -- Old processed update ids and old button tokens are forgotten by age (storage/retention.py).
+        CREATE INDEX processed_updates_age ON processed_updates (processed_at);
+        CREATE INDEX button_tokens_age ON button_tokens (created_at);
+        """,
+    ),
 )

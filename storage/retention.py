@@ -1,4 +1,5 @@
-"""Retention: remove personal data from closed cases past their retention period, keeping counts and history."""
+"""Retention: remove personal data from closed cases past their retention period, keeping counts and history;
+and forget the bot's own bookkeeping once nothing can need it any more."""
 
 from __future__ import annotations
 
@@ -32,3 +33,41 @@ async def purge_personal_data(db: Database, *, older_than_days: int, now: dt.dat
             await add_event(tx, row["id"], now, actor, "purge_personal_data", row["status"], row["status"],
                             f"older_than_days={older_than_days}")
     return len(rows)
+
+
+# Telegram keeps an unconfirmed update for 24 hours; a week of processed ids covers any redelivery.
+KEEP_PROCESSED_UPDATES = dt.timedelta(days=7)
+# Buttons on messages older than this answer "no longer valid" (staff use /xem CODE for a fresh card). A case's
+# legal time limits, extensions included, end long before.
+KEEP_BUTTON_TOKENS = dt.timedelta(days=180)
+# Rows deleted per transaction, so the bot never stops answering for long.
+PRUNE_BATCH = 2000
+
+
+async def prune_bookkeeping(db: Database, now: dt.datetime) -> dict[str, int]:
+    """Delete processed update ids and button tokens past their keeping time; return how many of each.
+
+    Each is aged by the clock that stamped it: button tokens by the bot's clock (``now``), processed update ids
+    by SQLite's, which stamps them as they are recorded.
+    """
+    token_cutoff = (now.astimezone(dt.UTC) - KEEP_BUTTON_TOKENS).isoformat()
+    processed_cutoff = (f"strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-{KEEP_PROCESSED_UPDATES.days} days')")
+    return {
+        "processed_updates": await _delete_in_batches(db, "processed_updates", "processed_at", processed_cutoff),
+        "button_tokens": await _delete_in_batches(db, "button_tokens", "created_at", "?", (token_cutoff,)),
+    }
+
+
+async def _delete_in_batches(db: Database, table: str, column: str, cutoff_sql: str,
+                             params: tuple[str, ...] = ()) -> int:
+    deleted = 0
+    while True:
+        async with db.transaction() as tx:
+            count = await tx.execute_rowcount(
+                f"DELETE FROM {table} WHERE rowid IN"
+                f" (SELECT rowid FROM {table} WHERE {column} < {cutoff_sql} LIMIT {PRUNE_BATCH})",
+                params,
+            )
+        deleted += count
+        if count < PRUNE_BATCH:
+            return deleted

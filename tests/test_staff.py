@@ -746,3 +746,33 @@ def test_status_machine_diagram_matches_the_declared_transitions() -> None:
         for old, targets in moves.items()
     }
     assert drawn == declared
+
+
+async def test_housekeeping_forgets_old_buttons_and_update_ids_but_not_recent_ones(
+        core: Core, team: dict[str, Any], clock: Any) -> None:
+    """Buttons of cards half a year old stop working politely; recent ones, and recent update ids, are kept."""
+    from storage.retention import prune_bookkeeping
+
+    old_card = await post_card(core, await make_case(core), message_id=1)
+    clock.advance(days=100)
+    new_card = await post_card(core, await make_case(core, content="Phản ánh thứ hai, gửi sau một trăm ngày."),
+                               message_id=2)
+    clock.advance(days=81)  # the first card is 181 days old, the second 81
+    pruned = await prune_bookkeeping(core.db, core.now())
+    assert pruned["button_tokens"] == len([b for row in old_card.buttons for b in row if b.data])
+    replies = await team["staff_group"].event(button=button(old_card, "Nhận xử lý"), message_id=1)
+    assert replies[0].text == TEXT_STALE_BUTTON
+    replies = await team["staff_group"].event(button=button(new_card, "Nhận xử lý"), message_id=2)
+    assert "Đang xử lý" in replies[0].text
+
+    # Update ids are stamped by SQLite's clock: one is made eight days old, one six.
+    for update_id, days in ((501, 8), (502, 6)):
+        await team["staff_group"].event(command="dsxuly", args="", update_id=update_id)
+        await core.db.write_one(
+            "UPDATE processed_updates SET processed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)"
+            " WHERE update_id = ?", (f"-{days} days", update_id))
+    assert (await prune_bookkeeping(core.db, core.now()))["processed_updates"] == 1
+    remaining = {r[0] for r in await core.db.fetchall("SELECT update_id FROM processed_updates")}
+    assert 502 in remaining and 501 not in remaining
+    # A redelivered recent update is still handled only once.
+    assert await team["staff_group"].event(command="dsxuly", args="", update_id=502) == []

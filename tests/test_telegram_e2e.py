@@ -637,7 +637,7 @@ async def test_scheduled_jobs_run_in_hanoi_time_and_expire_idle_drafts(
         job_queue = running.application.job_queue
         assert job_queue is not None
         jobs = {job.name: job for job in job_queue.jobs()}
-        assert set(jobs) == {"daily_digest", "overdue_check", "monthly_report", "expire_drafts", "prune_inbox"}
+        assert set(jobs) == {"daily_digest", "overdue_check", "monthly_report", "expire_drafts", "housekeeping"}
         tz = tg_settings.tz
         for name, at in (("daily_digest", "08:00"), ("overdue_check", "08:05"), ("monthly_report", "08:00")):
             next_t = jobs[name].next_t
@@ -649,9 +649,14 @@ async def test_scheduled_jobs_run_in_hanoi_time_and_expire_idle_drafts(
         expired = await citizen.expect("hết hạn")
         await jobs["daily_digest"].run(running.application)
         await jobs["overdue_check"].run(running.application)
+        handled = await db.scalar("SELECT COUNT(*) FROM inbox")
+        await jobs["housekeeping"].run(running.application)
 
     assert "30 phút" in expired.text
     assert await db.scalar("SELECT COUNT(*) FROM conversations") == 0
+    # Housekeeping let go of the handled updates kept in the inbox; their ids stay, being recent.
+    assert handled and await db.scalar("SELECT COUNT(*) FROM inbox") == 0
+    assert await db.scalar("SELECT COUNT(*) FROM processed_updates") >= handled
 
 
 async def test_the_monthly_report_is_queued_once_a_day_and_sent_as_files(

@@ -1,5 +1,6 @@
 """Scheduled work on python-telegram-bot's JobQueue, in PAKN_TIMEZONE: the staff digest, newly overdue cases,
-the monthly report, the expiry of idle PAKN drafts and the pruning of handled updates from the inbox.
+the monthly report, the expiry of idle PAKN drafts, and housekeeping: handled updates leave the inbox, old
+processed update ids and button tokens are forgotten.
 
 Jobs only write to the database and the outbox (in one transaction each); the outbox sender delivers. The
 feature functions are imported when a job runs, so this module does not depend on them at import time.
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 
 MONTHLY_REPORT = "monthly_report"
 DRAFT_EXPIRY_EVERY = dt.timedelta(minutes=1)
-INBOX_PRUNE_EVERY = dt.timedelta(hours=1)
+HOUSEKEEPING_EVERY = dt.timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,8 @@ def schedule_jobs(job_queue: JobQueue[Any], core: Core, wake_outbox: Callable[[]
                             name="monthly_report")
     job_queue.run_repeating(expire_drafts_job, interval=DRAFT_EXPIRY_EVERY, first=DRAFT_EXPIRY_EVERY,
                             data=data, name="expire_drafts")
-    job_queue.run_repeating(prune_inbox_job, interval=INBOX_PRUNE_EVERY, first=INBOX_PRUNE_EVERY,
-                            data=data, name="prune_inbox")
+    job_queue.run_repeating(housekeeping_job, interval=HOUSEKEEPING_EVERY, first=HOUSEKEEPING_EVERY,
+                            data=data, name="housekeeping")
 
 
 def _services(context: CallbackContext[Any, Any, Any, Any]) -> JobServices:
@@ -117,9 +118,14 @@ async def expire_drafts_job(context: CallbackContext[Any, Any, Any, Any]) -> Non
         services.wake_outbox()
 
 
-async def prune_inbox_job(context: CallbackContext[Any, Any, Any, Any]) -> None:
-    """Forget updates in the inbox once they are handled."""
+async def housekeeping_job(context: CallbackContext[Any, Any, Any, Any]) -> None:
+    """Forget handled updates in the inbox, and processed update ids and button tokens past their time."""
     from bot.telegram.inbox import prune
+    from storage.retention import prune_bookkeeping
 
     services = _services(context)
-    await prune(services.core.db, services.core.now())
+    now = services.core.now()
+    await prune(services.core.db, now)
+    pruned = await prune_bookkeeping(services.core.db, now)
+    if any(pruned.values()):
+        log.info("housekeeping: forgot %s", ", ".join(f"{n} {what}" for what, n in pruned.items()))
