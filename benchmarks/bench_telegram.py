@@ -180,8 +180,18 @@ async def measure(citizens: int, rounds: int) -> int:
                 await echo.stop()
                 await same.stop()
             problems = count_problems(pakn_fake, people, db_path)
-    return report(citizens, rounds, pakn_runs, echo_runs, same_transport_runs, problems, pakn.peak_rss_mb,
+    calls = (working_calls(pakn_fake) / sum(n for n, _, _ in pakn_runs),
+             working_calls(echo_fake) / sum(n for n, _, _ in echo_runs))
+    return report(citizens, rounds, pakn_runs, echo_runs, same_transport_runs, problems, calls, pakn.peak_rss_mb,
                   echo.peak_rss_mb)
+
+
+START_UP = {"getupdates", "getme", "setmycommands", "deletemycommands", "deletewebhook"}
+
+
+def working_calls(fake: Any) -> int:
+    """Bot API calls made while handling updates (all but getUpdates and the calls made once at start)."""
+    return sum(1 for call in fake.calls if call.method.lower() not in START_UP)
 
 
 async def wait_for_cards(fake: Any, expected: int) -> None:
@@ -213,7 +223,7 @@ def count_problems(fake: Any, people: list[Any], db_path: Path) -> dict[str, int
 
 def report(citizens: int, rounds: int, pakn_runs: list[tuple[int, float, float | None]],
            echo_runs: list[tuple[int, float, float | None]], same_runs: list[tuple[int, float, float | None]],
-           problems: dict[str, int], pakn_rss: float, echo_rss: float) -> int:
+           problems: dict[str, int], calls: tuple[float, float], pakn_rss: float, echo_rss: float) -> int:
     pakn_rates = [n / s for n, s, _ in pakn_runs]
     echo_rates = [n / s for n, s, _ in echo_runs]
     same_rates = [n / s for n, s, _ in same_runs]
@@ -234,6 +244,8 @@ def report(citizens: int, rounds: int, pakn_runs: list[tuple[int, float, float |
         print(f"CPU per update (less sensitive to other load): PAKN bot {pakn_cpu:.2f} ms, echo bot {echo_cpu:.2f} ms "
               f"(ratio {echo_cpu / pakn_cpu:.2f}), echo bot on aiohttp {same_cpu:.2f} ms "
               f"(ratio {same_cpu / pakn_cpu:.2f})")
+    print(f"Bot API calls per update (besides getUpdates and start-up): PAKN bot {calls[0]:.2f}, "
+          f"echo bot {calls[1]:.2f}")
     print("lost / duplicated: " + ", ".join(f"{name} {count}" for name, count in problems.items()) + " (goal: 0)")
     print(f"peak memory (RSS): PAKN bot process {pakn_rss:.0f} MB, echo bot process {echo_rss:.0f} MB")
     return 0 if not any(problems.values()) and ratio >= 0.5 else 1
