@@ -209,8 +209,9 @@ async def unanswered_command(core: Core, event: Event) -> list[Reply]:
         return [Reply(TEXT_UNANSWERED_USAGE)]
     days = int(arg) if arg else UNANSWERED_DAYS
     since = (core.now() - dt.timedelta(days=days)).isoformat()
-    # SQLite fills the bare column `question` from the row holding MAX(asked_at): the latest wording.
-    rows = await core.db.fetchall(
+    # SQLite fills the bare column `question` from the row holding MAX(asked_at): the latest wording. Up to ten
+    # years of questions: a long read, off the event loop's thread.
+    rows = await core.db.scan(
         "SELECT normalized, COUNT(*) AS n, MAX(asked_at) AS last, question FROM unanswered_questions"
         " WHERE asked_at >= ? GROUP BY normalized ORDER BY n DESC, last DESC LIMIT ?",
         (since, UNANSWERED_LIMIT),
