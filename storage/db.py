@@ -107,9 +107,8 @@ class Transaction:
     async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         return self._conn.execute(sql, params).fetchall()
 
-    async def scan(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
-        """A long read inside the transaction (it sees the transaction's own changes)."""
-        return self._conn.execute(sql, params).fetchall()
+    # A long read inside the transaction is an ordinary one: it must see the transaction's own changes.
+    scan = fetchall
 
 
 class Database:

@@ -72,8 +72,6 @@ class AiohttpRequest(BaseRequest):
                 trust_env=True,
                 # The Bot API sets no cookies; a jar that ignores them saves work on every answer.
                 cookie_jar=aiohttp.DummyCookieJar(),
-                # python-telegram-bot reads the JSON itself.
-                auto_decompress=True,
             )
 
     async def shutdown(self) -> None:
