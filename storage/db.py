@@ -4,7 +4,7 @@ Every write goes through :meth:`Database.transaction` (or :meth:`Database.write_
 writer); reads use a second connection that only ever sees committed data (WAL).
 
 The bot's statements are small — a row by key, an insert, a short list — and take microseconds, while handing
-one to a worker thread and back costs a hundred times more (a thread wake-up and an event-loop wake-up each
+one to a worker thread and back costs tens of times more (a thread wake-up and an event-loop wake-up each
 time). So these statements run right on the event loop's thread, and nothing there ever waits for a lock:
 
 - the connections have no busy timeout; a statement that meets another process's lock (the CLI importing,
