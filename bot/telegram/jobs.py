@@ -126,6 +126,8 @@ async def housekeeping_job(context: CallbackContext[Any, Any, Any, Any]) -> None
     services = _services(context)
     now = services.core.now()
     await prune(services.core.db, now)
-    pruned = await prune_bookkeeping(services.core.db, now)
+    settings = services.core.settings
+    pruned = await prune_bookkeeping(services.core.db, now, outbox_keep_days=settings.outbox_keep_days,
+                                     idle_minutes=settings.pakn_idle_minutes)
     if any(pruned.values()):
         log.info("housekeeping: forgot %s", ", ".join(f"{n} {what}" for what, n in pruned.items()))

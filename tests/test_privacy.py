@@ -1,0 +1,229 @@
+"""A citizen's personal data goes where the law allows and nowhere else: purge, consent, erasure requests,
+flows kept in their chat, private files, and strangers' groups."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from handlers.core import Core
+from handlers.types import Attachment, Contact
+from storage import cases, outbox
+from storage.db import Database
+from storage.retention import purge_personal_data
+from tests.conftest import Person
+
+STAFF_CHAT = -100500
+ADMIN = "900"
+CITIZEN = "7310456789"  # a Telegram id large enough to be stored as a 6-byte integer
+NAME = "Trần Thị Bích Ngọc"
+PHONE = "0912345678"
+EMAIL = "ngoc.tran.pakn@example.com"
+FILE_ID = "AgACAgUAAxkBAAIQPRIVATEPHOTOFILEID1234567890"
+FILE_UNIQUE = "AQADUNIQUEPRIVATE77"
+HOTLINE_NAME = "Phạm Quốc Hưng"
+HOTLINE_PHONE = "0983111222"
+HOTLINE_ADDRESS = "Số 17 ngõ 45 Lạch Tray, phường Ngô Quyền"
+COMMENT = "Cảm ơn chị cán bộ đã gọi lại cho tôi rất nhanh"
+
+
+async def citizen_intake(p: Person) -> None:
+    """The whole intake with an attachment, a shared contact and an e-mail; the content quotes the name."""
+    await p.send("/phananh")
+    await p.press("pk:kind=phan_anh")
+    await p.press("pk:cat=hanh_vi_hanh_chinh")
+    await p.press("pk:proc=-")
+    await p.send(f"Tôi là {NAME}, số 0912 345 678: hồ sơ hội thảo quốc tế của tôi bị trả mà không nêu lý do.")
+    await p.event(attachment=Attachment("photo", FILE_ID, FILE_UNIQUE, "", "image/jpeg", 2048))
+    await p.press("pk:att=done")
+    await p.press("pk:consent=yes")
+    await p.send(NAME)
+    await p.event(contact=Contact("+84912345678", p.user_id))
+    await p.send(EMAIL)
+    await p.press("pk:send")
+    assert "Đã gửi" in p.text
+
+
+async def hotline_entry(staff: Person) -> None:
+    """A staff member enters a case received by the hotline."""
+    await staff.send("/nhapphananh")
+    await staff.press("pk:ch=hotline")
+    await staff.press("pk:recv=now")
+    await staff.press("pk:kind=kien_nghi")
+    await staff.press("pk:cat=quy_dinh_hanh_chinh")
+    await staff.press("pk:proc=-")
+    await staff.send("Đề nghị niêm yết rõ thời hạn trả kết quả thủ tục hội thảo quốc tế tại bộ phận một cửa.")
+    await staff.press("pk:att=done")
+    await staff.press("pk:consent=yes")
+    await staff.send(HOTLINE_NAME)
+    await staff.send(HOTLINE_PHONE)
+    await staff.send(HOTLINE_ADDRESS)
+    await staff.press("pk:send")
+    assert "Đã gửi" in staff.text
+
+
+def personal_values() -> list[str]:
+    return [NAME, PHONE[1:], EMAIL, CITIZEN, FILE_ID, FILE_UNIQUE, HOTLINE_NAME, HOTLINE_PHONE[1:],
+            HOTLINE_ADDRESS, COMMENT, "0912 345 678"]
+
+
+def byte_patterns() -> dict[str, bytes]:
+    patterns = {value: value.encode("utf-8") for value in personal_values()}
+    # Chat ids are also stored as SQLite integers: big-endian, 6 bytes for this one.
+    patterns[f"{CITIZEN} as an integer"] = int(CITIZEN).to_bytes(6, "big")
+    return patterns
+
+
+async def rows_holding(db: Database, values: list[str]) -> list[str]:
+    """Every (table, column, value) in the database whose text holds one of ``values``."""
+    found = []
+    tables = [r[0] for r in await db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    for table in tables:
+        for row in await db.fetchall(f"SELECT * FROM {table}"):
+            for column in row.keys():
+                cell = row[column]
+                text = cell.decode("utf-8", "replace") if isinstance(cell, bytes) else str(cell)
+                for value in values:
+                    if value.casefold() in text.casefold():
+                        found.append(f"{table}.{column} holds {value!r}")
+    return found
+
+
+def files_holding(path: Path) -> list[str]:
+    found = []
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if not file.exists():
+            continue
+        data = file.read_bytes()
+        for label, pattern in byte_patterns().items():
+            if pattern in data:
+                found.append(f"{file.name} holds {label!r}")
+    return found
+
+
+async def test_purge_leaves_no_personal_value_in_any_table_or_byte_of_the_files(
+    core: Core, person: Any, db: Database, db_path: Path, clock: Any
+) -> None:
+    citizen = person(CITIZEN)
+    admin_private = person(ADMIN)
+    admin_group = person(ADMIN, chat_id=STAFF_CHAT, chat_type="group")
+
+    await citizen_intake(citizen)
+    await hotline_entry(admin_private)
+    own = (await cases.citizen_cases(db, "telegram", CITIZEN))[0]
+    hotline = await cases.get_by_id(db, own.id + 1)
+    assert hotline is not None and hotline.phone == HOTLINE_PHONE
+
+    # Staff note, then an answer quoting the citizen's name; the hotline case answered by phone.
+    await admin_group.send(f"/ghichu {own.code} Đã gọi số 0912 345 678 cho {NAME}, hẹn gửi bổ sung.")
+    await admin_group.send(f"/traloi {own.code} Kính gửi bà {NAME}: hồ sơ đã được tiếp nhận lại.")
+    assert "đã trả lời" in admin_group.text
+    await admin_group.send(f"/traloi {hotline.code} dienthoai Đã gọi lại cho ông {HOTLINE_NAME} ({HOTLINE_PHONE}).")
+    # The citizen rates the answer and leaves a comment.
+    await citizen.press(f"sat:{own.id}:hai_long")
+    await citizen.send(COMMENT)
+    assert "Cảm ơn góp ý" in citizen.text
+    # Everything queued was delivered; the citizen later blocked the bot.
+    for row in await db.fetchall("SELECT id FROM outbox"):
+        await outbox.mark_sent(db, row["id"], core.now(), 100 + row["id"])
+    async with db.transaction() as tx:
+        await tx.execute("INSERT INTO blocked_chats (channel, chat_id, blocked_at) VALUES ('telegram', ?, ?)",
+                         (int(CITIZEN), core.now().isoformat()))
+    # An update the Telegram adapter stored in its inbox and that was handled.
+    update = {"update_id": 99, "message": {"from": {"id": int(CITIZEN), "first_name": NAME}, "text": NAME}}
+    async with db.transaction() as tx:
+        await tx.execute("INSERT INTO inbox (channel, update_id, payload, received_at) VALUES ('telegram', 99, ?, ?)",
+                         (json.dumps(update, ensure_ascii=False), core.now().isoformat()))
+        await tx.execute("INSERT INTO processed_updates (channel, update_id, processed_at) VALUES ('telegram', 99, ?)",
+                         (core.now().isoformat(),))
+    await db.checkpoint_truncate()
+
+    # Before: every value is somewhere (so the searches below can fail).
+    before = await rows_holding(db, personal_values())
+    assert {v for v in personal_values() if any(repr(v) in f for f in before)} == set(personal_values())
+    assert files_holding(db_path)
+    history_before = {c: await cases.events(db, c) for c in (own.id, hotline.id)}
+
+    clock.advance(days=1)
+    assert await purge_personal_data(db, older_than_days=0, now=core.now(), actor="cli:purge") == 2
+
+    assert await rows_holding(db, personal_values()) == []
+    assert files_holding(db_path) == [], "while the bot runs"
+    # The history is still there, in order, with the citizen pseudonymised and the texts redacted.
+    for case_id, earlier in history_before.items():
+        after = await cases.events(db, case_id)
+        assert [(e.id, e.at, e.action, e.old_status, e.new_status) for e in after[:-1]] == \
+            [(e.id, e.at, e.action, e.old_status, e.new_status) for e in earlier]
+        assert after[-1].action == "purge_personal_data"
+    actors = [e.actor for e in await cases.events(db, own.id)]
+    assert "citizen" in actors and f"telegram:{CITIZEN}" not in actors
+    answer = [e for e in await cases.events(db, own.id) if e.action == "answer"][0]
+    assert answer.detail == "[telegram] Kính gửi bà [đã xóa]: hồ sơ đã được tiếp nhận lại."
+    purged = await cases.get_by_id(db, own.id)
+    assert purged is not None and purged.status == "answered" and purged.satisfaction == "hai_long"
+    assert purged.content.startswith("Tôi là [đã xóa], số [đã xóa]: hồ sơ")
+    await db.close()
+    assert files_holding(db_path) == [], "after the bot stopped"
+
+
+async def test_history_refuses_every_edit_but_the_one_redaction(core: Core, person: Any, db: Database) -> None:
+    import sqlite3
+
+    await citizen_intake(person(CITIZEN))
+    event_id = int(await db.scalar("SELECT min(id) FROM case_events"))
+    for sql in ("UPDATE case_events SET detail = 'x' WHERE id = ?",
+                "UPDATE case_events SET action = 'answer', redacted_at = 'now' WHERE id = ?",
+                "DELETE FROM case_events WHERE id = ?"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            async with db.transaction() as tx:
+                await tx.execute(sql, (event_id,))
+    async with db.transaction() as tx:
+        await tx.execute("UPDATE case_events SET actor = 'citizen', redacted_at = 'now' WHERE id = ?", (event_id,))
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        async with db.transaction() as tx:
+            await tx.execute("UPDATE case_events SET actor = 'x', redacted_at = 'later' WHERE id = ?", (event_id,))
+
+
+async def test_delivered_outbox_messages_are_deleted_after_the_retention(
+    core: Core, person: Any, db: Database
+) -> None:
+    from storage.retention import prune_bookkeeping
+
+    await citizen_intake(person(CITIZEN))
+    first, second = [r["id"] for r in await db.fetchall("SELECT id FROM outbox ORDER BY id")]
+    await outbox.mark_sent(db, first, core.now(), 1)
+    keep = core.settings.outbox_keep_days
+    pruned = await prune_bookkeeping(db, core.now() + dt.timedelta(days=keep, minutes=1), outbox_keep_days=keep)
+    assert pruned["sent outbox messages"] == 1
+    assert [r["id"] for r in await db.fetchall("SELECT id FROM outbox")] == [second], "pending stays"
+
+
+def test_database_and_its_companions_are_private(db_path: Path, tmp_path: Path) -> None:
+    import asyncio
+
+    from storage.db import backup
+
+    async def write() -> None:
+        db = await Database.open(db_path)
+        async with db.transaction() as tx:
+            await tx.execute("INSERT OR REPLACE INTO case_counters (day, last) VALUES ('20250707', 1)")
+        for suffix in ("", "-wal", "-shm"):
+            file = db_path.with_name(db_path.name + suffix)
+            assert stat.S_IMODE(file.stat().st_mode) == 0o600, file.name
+        await db.close()
+
+    old = os.umask(0o022)
+    try:
+        asyncio.run(write())
+        db_path.chmod(0o644)
+        asyncio.run(write())  # an existing file is made private again
+        backup(db_path, tmp_path / "copy.sqlite3")
+        assert stat.S_IMODE((tmp_path / "copy.sqlite3").stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
