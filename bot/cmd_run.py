@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.cli import CliError, settings_from
+from bot.logs import configure_logging
 
 NO_TOKEN = (
     "TELEGRAM_BOT_TOKEN is not set: starting the console chat. Set TELEGRAM_BOT_TOKEN to run the bot on Telegram."
@@ -31,7 +32,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    logging.getLogger().setLevel(settings.log_level)
+    configure_logging(settings.log_level, secrets=(settings.telegram_bot_token, settings.webhook_secret))
     if not settings.telegram_bot_token:
         print(NO_TOKEN, file=sys.stderr)
         from bot.console import run_console

@@ -227,3 +227,98 @@ def test_database_and_its_companions_are_private(db_path: Path, tmp_path: Path) 
         assert stat.S_IMODE((tmp_path / "copy.sqlite3").stat().st_mode) == 0o600
     finally:
         os.umask(old)
+
+
+# --- logs
+
+
+async def test_a_whole_intake_at_debug_logs_no_personal_value_and_no_token(tmp_path: Path) -> None:
+    """``python -m bot run`` at LOG_LEVEL=DEBUG against the fake Bot API: a citizen sends a whole PAKN with a
+    photo, the staff group gets the card; the log has lines, and none carries what the citizen typed, their
+    name or id, the file id, or the token."""
+    import asyncio
+    import subprocess
+    import sys
+
+    from bot.settings import SETTINGS
+    from tests.fake_bot_api import DEFAULT_TOKEN, FakeBotApi
+
+    repo = Path(__file__).resolve().parent.parent
+    content = "Bộ phận một cửa thu thêm phí photo hồ sơ hội thảo quốc tế không có biên lai"
+    log_path = tmp_path / "bot.log"
+    async with FakeBotApi() as api:
+        tg = api.add_bot()
+        citizen = tg.user(int(CITIZEN), "Bích Ngọc", "Trần Thị")
+        own = {s.name for s in SETTINGS}
+        env = {k: v for k, v in os.environ.items() if k not in own and not k.startswith(("TELEGRAM_", "PAKN_"))}
+        env.update({"PAKN_DB": str(tmp_path / "pakn.sqlite3"), "STAFF_CHAT_ID": str(STAFF_CHAT),
+                    "ADMIN_IDS": ADMIN, "TELEGRAM_BOT_TOKEN": DEFAULT_TOKEN, "TELEGRAM_BASE_URL": api.base_url,
+                    "LOG_LEVEL": "DEBUG", "PYTHONPATH": str(repo)})
+        with log_path.open("wb") as log:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", "run", cwd=repo, env=env, stdout=log, stderr=log)
+        try:
+            citizen.command("phananh")
+            await citizen.expect("Bạn muốn gửi", within=30)
+            citizen.press("Phản ánh")
+            await citizen.expect("lĩnh vực nào")
+            citizen.press("Quy định hành chính")
+            await citizen.expect("thủ tục hành chính nào")
+            citizen.press("Không liên quan")
+            await citizen.expect("Bạn hãy viết nội dung")
+            citizen.say(content)
+            await citizen.expect("gửi kèm ảnh hoặc tài liệu")
+            citizen.send_photo(caption="ảnh biên nhận")
+            await citizen.expect("Đã nhận 1 tệp")
+            citizen.press("Xong")
+            await citizen.expect("Đồng ý xử lý dữ liệu cá nhân")
+            citizen.press("Tôi đồng ý")
+            await citizen.expect("họ và tên")
+            citizen.say(NAME)
+            await citizen.expect("điện thoại")
+            citizen.share_contact("+84912345678")
+            await citizen.expect("Địa chỉ")
+            citizen.say(EMAIL)
+            await citizen.expect("Kiểm tra lại phiếu")
+            citizen.press("Gửi")
+            await citizen.expect("Biên nhận")
+            await tg.wait_until(lambda: any("PAKN." in o.text for o in tg.chat(STAFF_CHAT)), 10, "staff card")
+        finally:
+            process.terminate()
+            await asyncio.wait_for(process.wait(), 30)
+    log_text = log_path.read_text(encoding="utf-8", errors="replace")
+    assert "DEBUG" in log_text and "case PAKN." in log_text, log_text[-2000:]
+    file_ids = [f"user-photo-{n}" for n in range(1, 4)]
+    for value in [content, "Bích Ngọc", NAME, "912345678", EMAIL, CITIZEN, DEFAULT_TOKEN,
+                  DEFAULT_TOKEN.split(":")[1], "ảnh biên nhận", *file_ids]:
+        assert value not in log_text, f"{value!r} is in the log"
+
+
+def test_a_refused_token_is_never_printed(tmp_path: Path) -> None:
+    """The Bot API refuses the token: the error says so in one line and neither it nor the log shows it."""
+    import asyncio
+    import subprocess
+    import sys
+
+    from bot.settings import SETTINGS
+    from tests.fake_bot_api import FakeBotApi
+
+    repo = Path(__file__).resolve().parent.parent
+    refused = "987654321:REFUSED-token_abcdefghijklmnopqrstu"
+
+    async def run() -> tuple[int, str]:
+        async with FakeBotApi() as api:
+            api.add_bot()
+            own = {s.name for s in SETTINGS}
+            env = {k: v for k, v in os.environ.items() if k not in own and not k.startswith(("TELEGRAM_", "PAKN_"))}
+            env.update({"PAKN_DB": str(tmp_path / "pakn.sqlite3"), "TELEGRAM_BOT_TOKEN": refused,
+                        "TELEGRAM_BASE_URL": api.base_url, "LOG_LEVEL": "DEBUG", "PYTHONPATH": str(repo)})
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", "run", cwd=repo, env=env, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT)
+            out, _ = await asyncio.wait_for(process.communicate(), 60)
+            return int(process.returncode or 0), out.decode("utf-8", "replace")
+
+    code, output = asyncio.run(run())
+    assert code != 0 and "TELEGRAM_BOT_TOKEN was refused" in output, output[-2000:]
+    assert refused not in output and "REFUSED-token" not in output

@@ -50,6 +50,7 @@ from telegram.ext import (
     TypeHandler,
 )
 
+from bot.logs import redact_secrets
 from bot.telegram import inbox as telegram_inbox
 from bot.telegram import outbox as telegram_outbox
 from bot.telegram.jobs import schedule_jobs
@@ -514,7 +515,9 @@ class TelegramAdapter:
         bot = context.bot
         staff_chat = self.settings.staff_chat_id
         if staff_chat is not None:
-            trace = "".join(traceback.format_exception(error))[-TRACEBACK_LIMIT:]
+            trace = redact_secrets("".join(traceback.format_exception(error)),
+                                   (self.settings.telegram_bot_token, self.settings.webhook_secret))
+            trace = trace[-TRACEBACK_LIMIT:]
             what = f"cập nhật {update_id}" if update_id else "tác vụ nền"
             text = TEXT_ERROR_REPORT.format(what=what, trace=html.escape(trace))
             try:
