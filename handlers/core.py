@@ -67,6 +67,9 @@ class Router:
     on_text: CommandHandler | None = None
     # Asked by a flow's owner to repeat its current question after an interruption.
     flow_prompts: dict[str, FlowHandler] = field(default_factory=dict)
+    # Flows that take input in the staff group (and in the person's private chat); every other flow is
+    # private and takes input only from the private chat it started in.
+    group_flows: set[str] = field(default_factory=set)
 
     def command(
         self,
@@ -152,6 +155,13 @@ class Core:
         staff_chat = self.settings.staff_chat_id
         return staff_chat is not None and event.chat_id == staff_chat
 
+    def flow_takes(self, convo: conversations.Conversation, event: Event) -> bool:
+        """Whether ``event`` may be input for ``convo``: a private flow (a PAKN draft, a rating comment) only
+        from its own private chat; a staff step from the staff group or the person's private chat."""
+        if convo.flow in self.router.group_flows:
+            return event.is_private or self.is_staff_chat(event)
+        return event.is_private and event.chat_id == convo.chat_id
+
     def staff_destination(self) -> tuple[str, int] | None:
         """Where case cards and reminders go: the Telegram staff group, if one is set."""
         if self.settings.staff_chat_id is None:
@@ -217,9 +227,11 @@ class Core:
         convo = await conversations.get(self.db, event.channel, event.user_id)
         if convo is not None:
             handler = self.router.flows.get(convo.flow)
-            if handler is not None:
+            if handler is None:
+                await conversations.clear(self.db, event.channel, event.user_id)
+            elif self.flow_takes(convo, event):
                 return await handler(self, event, convo)
-            await conversations.clear(self.db, event.channel, event.user_id)
+            # Otherwise the flow belongs to another chat: this message is not its input.
         if event.chat_type == "group":
             # In the staff group only commands and buttons are for the bot; chatter between staff is not.
             return []

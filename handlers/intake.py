@@ -369,7 +369,9 @@ async def _expire(core: Core, convo: Conversation) -> list[Reply]:
 async def on_button(core: Core, event: Event, arg: str) -> list[Reply]:
     """Buttons inside the intake (data ``pk:...``): only valid for the person's own draft at its step."""
     convo = await conversations.get(core.db, event.channel, event.user_id)
-    if convo is None or convo.flow != FLOW:
+    if convo is None or convo.flow != FLOW or not core.flow_takes(convo, event):
+        if not event.is_private:
+            return []
         return [Reply("Phiếu này không còn hiệu lực (đã gửi, đã hủy hoặc hết hạn). Gõ /phananh để gửi phiếu mới.")]
     if _expired(core, convo):
         return await _expire(core, convo)

@@ -88,7 +88,7 @@ async def cancel(core: Core, event: Event) -> list[Reply]:
     from storage import conversations
 
     convo = await conversations.get(core.db, event.channel, event.user_id)
-    if convo is None:
+    if convo is None or not core.flow_takes(convo, event):
         return [Reply(TEXT_NOTHING_TO_CANCEL, menu_buttons())]
     await conversations.clear(core.db, event.channel, event.user_id)
     return [Reply(TEXT_CANCELLED, menu_buttons(), remove_keyboard=True)]

@@ -322,3 +322,62 @@ def test_a_refused_token_is_never_printed(tmp_path: Path) -> None:
     code, output = asyncio.run(run())
     assert code != 0 and "TELEGRAM_BOT_TOKEN was refused" in output, output[-2000:]
     assert refused not in output and "REFUSED-token" not in output
+
+
+# --- flows stay in their chat
+
+
+async def test_staff_chatter_in_the_group_never_fills_their_private_hotline_draft(
+    core: Core, person: Any, db: Database
+) -> None:
+    admin_private = person(ADMIN)
+    admin_group = person(ADMIN, chat_id=STAFF_CHAT, chat_type="group")
+    await admin_private.send("/nhapphananh")
+    for data in ("pk:ch=hotline", "pk:recv=now", "pk:kind=phan_anh", "pk:cat=quy_dinh_hanh_chinh", "pk:proc=-"):
+        await admin_private.press(data)
+    await admin_private.send("Người gọi phản ánh việc trả hồ sơ hội thảo quốc tế chậm.")
+    await admin_private.press("pk:att=done")
+    await admin_private.press("pk:consent=yes")
+    draft_before = await db.fetchone("SELECT step, data FROM conversations WHERE user_id = ?", (ADMIN,))
+    assert draft_before is not None and draft_before["step"] == "name"
+
+    for chatter in (HOTLINE_NAME, HOTLINE_PHONE, HOTLINE_ADDRESS, "/huy"):
+        assert await admin_group.send(chatter) == [] or chatter == "/huy"
+    await admin_group.press("pk:send")
+    assert admin_group.last == []
+    draft_after = await db.fetchone("SELECT step, data FROM conversations WHERE user_id = ?", (ADMIN,))
+    assert dict(draft_after) == dict(draft_before), "the private draft took nothing from the group"
+    assert await db.scalar("SELECT count(*) FROM cases") == 0
+    queued = " ".join(r["payload"] for r in await db.fetchall("SELECT payload FROM outbox"))
+    assert HOTLINE_NAME not in queued and HOTLINE_PHONE not in queued
+    # In private the draft goes on where it was.
+    await admin_private.send(HOTLINE_NAME)
+    assert "điện thoại" in admin_private.text
+
+
+async def test_xem_in_the_group_masks_phone_and_email_like_the_card(core: Core, person: Any, db: Database) -> None:
+    await citizen_intake(person(CITIZEN))
+    case = (await cases.citizen_cases(db, "telegram", CITIZEN))[0]
+    group_view = await person(ADMIN, chat_id=STAFF_CHAT, chat_type="group").send(f"/xem {case.code}")
+    group_text = "\n".join(r.text for r in group_view)
+    assert "Họ tên: T. T. B. N. · ĐT 09******78" in group_text and "n***@example.com" in group_text
+    for value in (f"Họ tên: {NAME}", PHONE, EMAIL, "0912 345 678"):
+        assert value not in group_text, value
+    private_text = "\n".join(r.text for r in await person(ADMIN).send(f"/xem {case.code}"))
+    assert NAME in private_text and PHONE in private_text and EMAIL in private_text
+
+
+async def test_a_question_asked_days_after_a_rating_is_not_taken_for_a_comment(
+    core: Core, person: Any, db: Database, clock: Any
+) -> None:
+    citizen = person(CITIZEN)
+    await citizen_intake(citizen)
+    case = (await cases.citizen_cases(db, "telegram", CITIZEN))[0]
+    await person(ADMIN, chat_id=STAFF_CHAT, chat_type="group").send(f"/traloi {case.code} Đã giải quyết.")
+    await citizen.press(f"sat:{case.id}:binh_thuong")
+    clock.advance(days=14)
+    await citizen.send("thủ tục xin phép tổ chức hội thảo quốc tế")
+    answered = await cases.get_by_id(db, case.id)
+    assert answered is not None and answered.satisfaction_comment is None
+    assert "Cảm ơn góp ý" not in citizen.text
+    assert await db.scalar("SELECT count(*) FROM conversations") == 0
