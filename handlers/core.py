@@ -191,10 +191,8 @@ class Core:
 
     async def handle(self, event: Event) -> list[Reply]:
         """Route one event; never raises for bad input or a busy database."""
-        if event.chat_type == "channel":
-            return []
-        if event.chat_type == "group" and not self.is_staff_chat(event):
-            return []
+        if event.chat_type != "private" and not self.is_staff_chat(event):
+            return await self._leave(event)
         event = sanitize(event)
         mark: UpdateMark | None = None
         marker = None
@@ -218,6 +216,22 @@ class Core:
         finally:
             if marker is not None:
                 CURRENT_UPDATE.reset(marker)
+
+    async def _leave(self, event: Event) -> list[Reply]:
+        """A group or channel that is not the staff group: the bot leaves it and keeps nothing from it (the
+        update is marked handled and its stored copy in the inbox is deleted)."""
+        if event.update_id is not None:
+            try:
+                async with self.db.transaction() as tx:
+                    await tx.execute(
+                        "INSERT OR IGNORE INTO processed_updates (channel, update_id, processed_at)"
+                        " VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ'))", (event.channel, event.update_id))
+                    await tx.execute("DELETE FROM inbox WHERE channel = ? AND update_id = ?",
+                                     (event.channel, event.update_id))
+            except StorageUnavailable:
+                log.warning("storage unavailable while leaving a group", exc_info=True)
+        log.info("left a %s that is not the staff group", event.chat_type)
+        return [Reply(leave_chat=True)]
 
     async def _dispatch(self, event: Event) -> list[Reply]:
         if event.command is not None:
