@@ -13,6 +13,7 @@ import logging
 import re
 import unicodedata
 
+from handlers import privacy
 from handlers.core import TEXT_NOT_STAFF, Core, Router, esc, fit_html, numeric_id, shorten
 from handlers.menu import menu_buttons
 from handlers.types import Button, Event, Reply
@@ -75,8 +76,8 @@ T_CONSENT = (
     "• <b>Mục đích</b>: chỉ để tiếp nhận, xử lý, trả lời PAKN này và thống kê số liệu (không nêu danh tính).\n"
     "• <b>Ai xử lý</b>: cán bộ được giao của {org}; nếu vụ việc thuộc thẩm quyền cơ quan khác, hồ sơ được "
     "chuyển đến cơ quan đó.\n"
-    "• <b>Quyền của bạn</b>: xem, sửa, yêu cầu xóa dữ liệu hoặc rút lại sự đồng ý bằng cách liên hệ Sở; "
-    "yêu cầu được trả lời trong 72 giờ.\n\n"
+    "• <b>Quyền của bạn</b>: xem, sửa, yêu cầu xóa dữ liệu hoặc rút lại sự đồng ý (gõ /xoadulieu, hoặc liên hệ "
+    "Sở); yêu cầu được trả lời trong 72 giờ.\n\n"
     "Bạn có đồng ý không?"
 )
 T_STAFF_INFORMED = (
@@ -217,11 +218,10 @@ async def prompt(core: Core, event: Event, convo: Conversation) -> list[Reply]:
         return [Reply(text, [[Button(label, "pk:att=done")]])]
     if step == "consent":
         if _staff(convo):
-            return [Reply(T_STAFF_INFORMED, [[Button("Đã thông báo cho người gửi", "pk:consent=yes")],
-                                             [Button("Hủy phiếu", "pk:cancel")]])]
-        org = esc(core.settings.org_short_name)
-        return [Reply(T_CONSENT.format(org=org), [[Button("Tôi đồng ý", "pk:consent=yes")],
-                                                  [Button("Không đồng ý", "pk:consent=no")]])]
+            return [Reply(consent_notice(core, convo), [[Button("Đã thông báo cho người gửi", "pk:consent=yes")],
+                                                        [Button("Hủy phiếu", "pk:cancel")]])]
+        return [Reply(consent_notice(core, convo), [[Button("Tôi đồng ý", "pk:consent=yes")],
+                                                    [Button("Không đồng ý", "pk:consent=no")]])]
     if step == "name":
         return [Reply(T_NAME)]
     if step == "phone":
@@ -240,6 +240,13 @@ async def prompt(core: Core, event: Event, convo: Conversation) -> list[Reply]:
         rows.append([Button("↩️ Quay lại", "pk:edit=back")])
         return [Reply("Bạn muốn sửa mục nào?", rows)]
     return [Reply("Vui lòng gõ /huy rồi bắt đầu lại.")]
+
+
+def consent_notice(core: Core, convo: Conversation) -> str:
+    """The consent notice exactly as it is shown (its hash is the version recorded with the case)."""
+    if _staff(convo):
+        return T_STAFF_INFORMED
+    return T_CONSENT.format(org=esc(core.settings.org_short_name))
 
 
 def summary_text(core: Core, convo: Conversation) -> str:
@@ -419,6 +426,8 @@ async def on_button(core: Core, event: Event, arg: str) -> list[Reply]:
         pass
     elif key == "consent" and value == "yes":
         data["consent_at"] = core.now().isoformat()
+        data["consent_notice"] = await privacy.remember_notice(core, consent_notice(core, convo))
+        data["consent_update"] = f"{event.channel}:{event.update_id}" if event.update_id is not None else ""
     elif key == "consent" and value == "no":
         await conversations.clear(core.db, event.channel, event.user_id)
         return [Reply(T_NO_CONSENT, menu_buttons(), remove_keyboard=True)]
@@ -606,6 +615,7 @@ async def submit(core: Core, event: Event, convo: Conversation) -> list[Reply]:
             consent_note="staff: citizen informed" if staff else "citizen consented in chat",
             entered_by=numeric_id(event.user_id) if staff else None,
         )
+        await privacy.add_consent_event(tx, case, now=now, actor=f"{event.channel}:{event.user_id}", data=data)
         for att in data.get("attachments", []):
             await cases.add_attachment(tx, case.id, event.channel, att, now)
         receipt = _receipt(core, case)

@@ -21,6 +21,7 @@ TEXT_HELP = (
     "/phananh — gửi phản ánh, kiến nghị\n"
     "/tracuu — xem các PAKN bạn đã gửi; /tracuu MÃ — xem một PAKN\n"
     "/huy — hủy việc đang làm dở\n"
+    "/xoadulieu — rút lại sự đồng ý, yêu cầu xóa dữ liệu cá nhân\n"
     "/help — hướng dẫn này\n\n"
     "Muốn hỏi về thủ tục, bạn chỉ cần gõ câu hỏi, ví dụ: <i>hồ sơ xin phép tổ chức hội thảo quốc tế</i>."
 )

@@ -91,6 +91,9 @@ ACTION_LABELS = {
     "rate_comment": "Người dân góp ý",
     "purge": "Xóa dữ liệu cá nhân",
     "purge_personal_data": "Xóa dữ liệu cá nhân",
+    "consent": "Đồng ý xử lý dữ liệu cá nhân",
+    "erasure_request": "Người dân yêu cầu xóa dữ liệu cá nhân",
+    "erasure_kept": "Giữ lại dữ liệu theo quy định lưu trữ",
 }
 # Verb phrases for refusals: "Không thể {verb} PAKN …".
 ACTION_VERBS = {

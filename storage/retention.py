@@ -113,12 +113,17 @@ async def purge_cases(tx: Transaction, case_ids: Sequence[int], *, now: dt.datet
         await add_event(tx, case_id, now, actor, "purge_personal_data", case["status"], case["status"], detail)
         purged += 1
     if purged:
-        # Updates already handled are kept only until housekeeping; a purge does not wait for it.
-        await tx.execute(
-            "DELETE FROM inbox WHERE EXISTS (SELECT 1 FROM processed_updates p"
-            " WHERE p.channel = inbox.channel AND p.update_id = inbox.update_id)"
-        )
+        await forget_handled_updates(tx)
     return purged
+
+
+async def forget_handled_updates(tx: Transaction) -> None:
+    """Delete the stored copies of updates already handled (names, texts): housekeeping does it hourly, an
+    erasure does not wait for it."""
+    await tx.execute(
+        "DELETE FROM inbox WHERE EXISTS (SELECT 1 FROM processed_updates p"
+        " WHERE p.channel = inbox.channel AND p.update_id = inbox.update_id)"
+    )
 
 
 async def purge_personal_data(db: Database, *, older_than_days: int, now: dt.datetime, actor: str) -> int:

@@ -381,3 +381,127 @@ async def test_a_question_asked_days_after_a_rating_is_not_taken_for_a_comment(
     assert answered is not None and answered.satisfaction_comment is None
     assert "Cảm ơn góp ý" not in citizen.text
     assert await db.scalar("SELECT count(*) FROM conversations") == 0
+
+
+# --- consent and erasure
+
+
+async def test_consent_is_proven_by_the_notice_version_the_moment_and_the_update(
+    core: Core, person: Any, db: Database
+) -> None:
+    import hashlib
+
+    citizen = person(CITIZEN)
+    await citizen.send("/phananh")
+    for data in ("pk:kind=phan_anh", "pk:cat=hanh_vi_hanh_chinh", "pk:proc=-"):
+        await citizen.press(data)
+    await citizen.send("Hồ sơ hội thảo quốc tế bị trả lại mà không nêu lý do bằng văn bản.")
+    notice = await citizen.press("pk:att=done")
+    shown = notice[0].text
+    consent_moment = core.now().isoformat()
+    await citizen.event(button="pk:consent=yes", update_id=4242)
+    await citizen.send(NAME)
+    await citizen.send(PHONE)
+    await citizen.send(EMAIL)
+    await citizen.press("pk:send")
+    case = (await cases.citizen_cases(db, "telegram", CITIZEN))[0]
+    history = await cases.events(db, case.id)
+    assert [e.action for e in history][:2] == ["create", "consent"]
+    digest = hashlib.sha256(shown.encode("utf-8")).hexdigest()
+    assert history[1].detail == f"notice={digest}; at={consent_moment}; update=telegram:4242"
+    stored = await db.fetchone("SELECT text FROM consent_notices WHERE hash = ?", (digest,))
+    assert stored is not None and stored["text"] == shown and "/xoadulieu" in shown
+
+
+async def test_refused_consent_keeps_neither_the_content_nor_the_attachment(
+    core: Core, person: Any, db: Database, db_path: Path
+) -> None:
+    citizen = person(CITIZEN)
+    content = "Nội dung riêng tư không được giữ lại khi từ chối đồng ý xử lý dữ liệu"
+    await citizen.send("/phananh")
+    for data in ("pk:kind=phan_anh", "pk:cat=hanh_vi_hanh_chinh", "pk:proc=-"):
+        await citizen.press(data)
+    await citizen.send(content)
+    await citizen.event(attachment=Attachment("photo", FILE_ID, FILE_UNIQUE, "", "image/jpeg", 2048))
+    await citizen.press("pk:att=done")
+    await citizen.press("pk:consent=no")
+    assert "không lưu" in citizen.text
+    await db.checkpoint_truncate()
+    assert await rows_holding(db, [content, FILE_ID, FILE_UNIQUE]) == []
+    for file in (db_path, db_path.with_name(db_path.name + "-wal")):
+        data = file.read_bytes() if file.exists() else b""
+        for value in (content, FILE_ID, FILE_UNIQUE):
+            assert value.encode() not in data, (file.name, value)
+
+
+async def test_a_citizen_with_no_case_is_erased_at_once(core: Core, person: Any, db: Database, clock: Any) -> None:
+    from handlers.intake import expire_idle_drafts
+
+    citizen = person(CITIZEN)
+    await citizen.send("/phananh")
+    clock.advance(hours=1)
+    assert await expire_idle_drafts(core) == 1  # a message about the expired draft went to their chat
+    for row in await db.fetchall("SELECT id FROM outbox"):
+        await outbox.mark_sent(db, row["id"], core.now(), 1)
+    await citizen.send("/xoadulieu")
+    assert "72 giờ" in citizen.text
+    await citizen.press("privacy:confirm")
+    assert "Đã xóa xong" in citizen.text
+    assert await rows_holding(db, [CITIZEN]) == []
+
+
+async def erasure_request(core: Core, person: Any, db: Database) -> tuple[Person, cases.Case, str]:
+    citizen = person(CITIZEN)
+    await citizen_intake(citizen)
+    for row in await db.fetchall("SELECT id FROM outbox"):
+        await outbox.mark_sent(db, row["id"], core.now(), 1)
+    case = (await cases.citizen_cases(db, "telegram", CITIZEN))[0]
+    await citizen.send("/xoadulieu")
+    await citizen.press("privacy:confirm")
+    assert "trả lời bạn chậm nhất lúc <b>12:00 10/07/2025</b> (72 giờ)" in citizen.text, citizen.text
+    request = await db.fetchone("SELECT payload FROM outbox WHERE kind = 'erasure_request' AND chat_id = ?",
+                                (STAFF_CHAT,))
+    assert request is not None
+    payload = outbox.payload_to_reply(request["payload"])
+    assert "Hạn trả lời: 12:00 10/07/2025</b> (72 giờ)" in payload.text and case.code in payload.text
+    assert NAME not in payload.text and PHONE not in payload.text
+    assert "erasure_request" in [e.action for e in await cases.events(db, case.id)]
+    return citizen, case, payload.buttons[0][0].data or ""
+
+
+async def test_staff_see_an_erasure_request_with_its_72_hour_deadline_and_erase(
+    core: Core, person: Any, db: Database, clock: Any
+) -> None:
+    clock.advance(hours=3)  # 12:00, so the deadline reads 12:00 three days later
+    citizen, case, erase = await erasure_request(core, person, db)
+    outsider = await person("7777", chat_id=STAFF_CHAT, chat_type="group").press(erase)
+    assert await db.scalar("SELECT count(*) FROM data_requests") == 1, outsider
+    done = await person(ADMIN, chat_id=STAFF_CHAT, chat_type="group").press(erase)
+    assert "đã xóa dữ liệu cá nhân" in done[0].text
+    after = await cases.get_by_id(db, case.id)
+    assert after is not None and after.status == "not_accepted" and after.purged_at is not None
+    actions = [e.action for e in await cases.events(db, case.id)]
+    assert actions[-3:] == ["erasure_request", "reject", "purge_personal_data"]
+    told = await db.fetchone("SELECT chat_id, payload FROM outbox WHERE kind = 'erasure_answer'")
+    assert told is not None and told["chat_id"] == int(CITIZEN)
+    assert "đã được thực hiện" in outbox.payload_to_reply(told["payload"]).text
+    # Nothing else holds the citizen's data; the answer's row goes once delivered and past OUTBOX_KEEP_DAYS.
+    assert await rows_holding(db, [NAME, PHONE[1:], EMAIL, FILE_ID]) == []
+    assert await db.scalar("SELECT count(*) FROM data_requests") == 0
+
+
+async def test_staff_keep_the_records_and_the_citizen_is_told_why(core: Core, person: Any, db: Database,
+                                                                   clock: Any) -> None:
+    clock.advance(hours=3)
+    citizen, case, erase = await erasure_request(core, person, db)
+    request = await db.fetchone("SELECT payload FROM outbox WHERE kind = 'erasure_request'")
+    keep = outbox.payload_to_reply(request["payload"]).buttons[0][1].data or ""
+    done = await person(ADMIN, chat_id=STAFF_CHAT, chat_type="group").press(keep)
+    assert "giữ lại hồ sơ" in done[0].text
+    kept = await cases.get_by_id(db, case.id)
+    assert kept is not None and kept.name == NAME and kept.status == "new"
+    assert [e.action for e in await cases.events(db, case.id)][-1] == "erasure_kept"
+    told = await db.fetchone("SELECT payload FROM outbox WHERE kind = 'erasure_answer'")
+    assert told is not None and "quy định về lưu trữ" in outbox.payload_to_reply(told["payload"]).text
+    assert await person(ADMIN, chat_id=STAFF_CHAT, chat_type="group").press(erase) != []
+    assert (await cases.get_by_id(db, case.id)).purged_at is None  # type: ignore[union-attr]
