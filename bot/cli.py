@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from types import ModuleType
 
 from bot.logs import configure_logging, redact_secrets
@@ -58,6 +60,18 @@ def settings_from(args: argparse.Namespace) -> Settings:
         return load_settings(getattr(args, "config", None))
     except SettingsError as exc:
         raise CliError(f"Invalid setting {exc.name}: {exc.why}", code=2) from None
+
+
+def write_private(out: Path, content: bytes) -> None:
+    """Write a file readable by its owner only (mode 0600: exports and reports hold personal data), whole or
+    not at all: through ``FILE.partial``, renamed once complete."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".partial")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(content)
+    tmp.replace(out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

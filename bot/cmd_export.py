@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import periods
-from bot.cli import CliError, settings_from
+from bot.cli import CliError, settings_from, write_private
 from bot.reports import cases_csv, cases_xlsx
 from storage.db import Database
 from storage.reports import cases_received
@@ -51,10 +51,7 @@ def run(args: argparse.Namespace) -> int:
         content = cases_csv(rows, settings.tz, personal=True).encode("utf-8")
     else:
         content = cases_xlsx(rows, settings.tz, personal=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".partial")
-    tmp.write_bytes(content)
-    tmp.replace(out)
+    write_private(out, content)
     print(f"Exported {len(rows)} case(s) received {start:%d/%m/%Y}–{end:%d/%m/%Y} to {out}")
     return 0
 

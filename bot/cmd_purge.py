@@ -15,8 +15,11 @@ from storage.retention import purge_personal_data
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("purge", help="remove personal data of old closed cases",
-                       description="Blank name, phone, address, e-mail, chat ids and attachments of cases closed "
-                                   "more than DAYS ago. Counts, contents and history stay, so reports do not change.")
+                       description="Remove the personal data of cases closed more than DAYS ago everywhere it is "
+                                   "kept: name, phone, address, e-mail, chat ids, attachments, the rating comment, "
+                                   "the citizen's messages in the outbox, and the name, phone, address and e-mail "
+                                   "wherever a text quotes them. Counts, statuses and the history (with the citizen "
+                                   "pseudonymised) stay, so reports do not change.")
     p.add_argument("--older-than", type=int, required=True, metavar="DAYS", help="days since the case was closed")
     p.add_argument("--db", type=Path, help="database (default: PAKN_DB)")
 

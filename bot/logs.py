@@ -44,19 +44,29 @@ class RedactingFormatter(logging.Formatter):
         return redact_secrets(super().format(record), self.secrets)
 
 
-def configure_logging(level: str | int = logging.INFO, secrets: Iterable[str] = (),
-                      stream: object = None) -> None:
-    """The root logger at ``level`` with one redacting handler on stderr (or ``stream``); the libraries'
-    loggers held at WARNING (their lifecycle lines at INFO)."""
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when the line is written."""
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
+def configure_logging(level: str | int = logging.INFO, secrets: Iterable[str] = ()) -> None:
+    """The root logger at ``level`` with one redacting handler on stderr; the libraries' loggers held at
+    WARNING (their lifecycle lines at INFO); uncaught tracebacks redacted as well."""
     root = logging.getLogger()
     numeric = logging.getLevelName(level) if isinstance(level, str) else level
     if not isinstance(numeric, int):
         numeric = logging.INFO
     root.setLevel(numeric)
-    handler: logging.Handler | None = next((h for h in root.handlers if getattr(h, "_pakn", False)), None)
+    handler = next((h for h in root.handlers if isinstance(h, _StderrHandler)), None)
     if handler is None:
-        handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
-        handler._pakn = True  # type: ignore[attr-defined]
+        handler = _StderrHandler()
         root.addHandler(handler)
     handler.setFormatter(RedactingFormatter(FORMAT, secrets))
     hidden = tuple(secrets)

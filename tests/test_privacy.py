@@ -86,7 +86,7 @@ async def rows_holding(db: Database, values: list[str]) -> list[str]:
     tables = [r[0] for r in await db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")]
     for table in tables:
         for row in await db.fetchall(f"SELECT * FROM {table}"):
-            for column in row.keys():
+            for column in row.keys():  # noqa: SIM118 (sqlite3.Row iterates over values)
                 cell = row[column]
                 text = cell.decode("utf-8", "replace") if isinstance(cell, bytes) else str(cell)
                 for value in values:
@@ -163,7 +163,7 @@ async def test_purge_leaves_no_personal_value_in_any_table_or_byte_of_the_files(
         assert after[-1].action == "purge_personal_data"
     actors = [e.actor for e in await cases.events(db, own.id)]
     assert "citizen" in actors and f"telegram:{CITIZEN}" not in actors
-    answer = [e for e in await cases.events(db, own.id) if e.action == "answer"][0]
+    answer = next(e for e in await cases.events(db, own.id) if e.action == "answer")
     assert answer.detail == "[telegram] Kính gửi bà [đã xóa]: hồ sơ đã được tiếp nhận lại."
     purged = await cases.get_by_id(db, own.id)
     assert purged is not None and purged.status == "answered" and purged.satisfaction == "hai_long"
@@ -229,6 +229,30 @@ def test_database_and_its_companions_are_private(db_path: Path, tmp_path: Path) 
         os.umask(old)
 
 
+def test_backups_exports_and_reports_are_written_for_their_owner_only(
+    db_path: Path, tmp_path: Path, core: Core
+) -> None:
+    from bot.cli import main
+
+    db = ["--db", str(db_path)]
+    files = {
+        "backup.sqlite3": ["backup", str(tmp_path / "backup.sqlite3"), *db],
+        "export.csv": ["export", "--from", "2025-07-01", "--to", "2025-07-31", str(tmp_path / "export.csv"), *db],
+        "export.xlsx": ["export", "--from", "2025-07-01", "--to", "2025-07-31", str(tmp_path / "export.xlsx"), *db],
+        "report.docx": ["report", "--month", "2025-07", "--format", "docx", "--out", str(tmp_path / "report.docx"),
+                        *db],
+        "report.xlsx": ["report", "--month", "2025-07", "--format", "xlsx", "--out", str(tmp_path / "report.xlsx"),
+                        *db],
+    }
+    old = os.umask(0o022)
+    try:
+        for name, argv in files.items():
+            assert main(argv) == 0, name
+            assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
+    finally:
+        os.umask(old)
+
+
 # --- logs
 
 
@@ -237,7 +261,6 @@ async def test_a_whole_intake_at_debug_logs_no_personal_value_and_no_token(tmp_p
     photo, the staff group gets the card; the log has lines, and none carries what the citizen typed, their
     name or id, the file id, or the token."""
     import asyncio
-    import subprocess
     import sys
 
     from bot.settings import SETTINGS
@@ -450,7 +473,7 @@ async def test_a_citizen_with_no_case_is_erased_at_once(core: Core, person: Any,
     assert await rows_holding(db, [CITIZEN]) == []
 
 
-async def erasure_request(core: Core, person: Any, db: Database) -> tuple[Person, cases.Case, str]:
+async def erasure_request(core: Core, person: Any, db: Database) -> tuple[cases.Case, str]:
     citizen = person(CITIZEN)
     await citizen_intake(citizen)
     for row in await db.fetchall("SELECT id FROM outbox"):
@@ -466,14 +489,14 @@ async def erasure_request(core: Core, person: Any, db: Database) -> tuple[Person
     assert "Hạn trả lời: 12:00 10/07/2025</b> (72 giờ)" in payload.text and case.code in payload.text
     assert NAME not in payload.text and PHONE not in payload.text
     assert "erasure_request" in [e.action for e in await cases.events(db, case.id)]
-    return citizen, case, payload.buttons[0][0].data or ""
+    return case, payload.buttons[0][0].data or ""
 
 
 async def test_staff_see_an_erasure_request_with_its_72_hour_deadline_and_erase(
     core: Core, person: Any, db: Database, clock: Any
 ) -> None:
     clock.advance(hours=3)  # 12:00, so the deadline reads 12:00 three days later
-    citizen, case, erase = await erasure_request(core, person, db)
+    case, erase = await erasure_request(core, person, db)
     outsider = await person("7777", chat_id=STAFF_CHAT, chat_type="group").press(erase)
     assert await db.scalar("SELECT count(*) FROM data_requests") == 1, outsider
     done = await person(ADMIN, chat_id=STAFF_CHAT, chat_type="group").press(erase)
@@ -493,7 +516,7 @@ async def test_staff_see_an_erasure_request_with_its_72_hour_deadline_and_erase(
 async def test_staff_keep_the_records_and_the_citizen_is_told_why(core: Core, person: Any, db: Database,
                                                                    clock: Any) -> None:
     clock.advance(hours=3)
-    citizen, case, erase = await erasure_request(core, person, db)
+    case, erase = await erasure_request(core, person, db)
     request = await db.fetchone("SELECT payload FROM outbox WHERE kind = 'erasure_request'")
     keep = outbox.payload_to_reply(request["payload"]).buttons[0][1].data or ""
     done = await person(ADMIN, chat_id=STAFF_CHAT, chat_type="group").press(keep)
