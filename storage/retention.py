@@ -159,7 +159,7 @@ PRUNE_BATCH = 2000
 async def prune_bookkeeping(db: Database, now: dt.datetime, *, outbox_keep_days: int = 2,
                             idle_minutes: int = 30) -> dict[str, int]:
     """Delete processed update ids, button tokens, delivered (or failed) outbox messages and forgotten
-    conversations past their keeping time; return how many of each.
+    conversations past their keeping time, and blocked chats that have no case; return how many of each.
 
     Each is aged by the clock that stamped it: button tokens, outbox rows and conversations by the bot's clock
     (``now``), processed update ids by SQLite's, which stamps them as they are recorded.
@@ -169,7 +169,13 @@ async def prune_bookkeeping(db: Database, now: dt.datetime, *, outbox_keep_days:
     outbox_cutoff = (utc - dt.timedelta(days=outbox_keep_days)).isoformat()
     convo_cutoff = (utc - max(KEEP_IDLE_CONVERSATIONS, dt.timedelta(minutes=2 * idle_minutes))).isoformat()
     processed_cutoff = (f"strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-{KEEP_PROCESSED_UPDATES.days} days')")
+    async with db.transaction() as tx:
+        # A blocked chat matters only while a case of it can still be answered (staff see it on the case).
+        orphans = await tx.execute_rowcount(
+            "DELETE FROM blocked_chats WHERE NOT EXISTS (SELECT 1 FROM cases c WHERE c.citizen_channel ="
+            " blocked_chats.channel AND c.citizen_chat_id = blocked_chats.chat_id)")
     return {
+        "blocked chats without a case": orphans,
         "processed_updates": await _delete_in_batches(db, "processed_updates", "processed_at", processed_cutoff),
         "button_tokens": await _delete_in_batches(db, "button_tokens", "created_at", "?", (token_cutoff,)),
         "sent outbox messages": await _delete_in_batches(db, "outbox", "sent_at", "?", (outbox_cutoff,)),

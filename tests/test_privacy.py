@@ -198,10 +198,16 @@ async def test_delivered_outbox_messages_are_deleted_after_the_retention(
     await citizen_intake(person(CITIZEN))
     first, second = [r["id"] for r in await db.fetchall("SELECT id FROM outbox ORDER BY id")]
     await outbox.mark_sent(db, first, core.now(), 1)
+    async with db.transaction() as tx:
+        await tx.executemany("INSERT INTO blocked_chats (channel, chat_id, blocked_at) VALUES ('telegram', ?, '')",
+                             [(int(CITIZEN),), (555,)])
     keep = core.settings.outbox_keep_days
+    assert (await prune_bookkeeping(db, core.now() + dt.timedelta(days=keep - 1), outbox_keep_days=keep))[
+        "sent outbox messages"] == 0
     pruned = await prune_bookkeeping(db, core.now() + dt.timedelta(days=keep, minutes=1), outbox_keep_days=keep)
     assert pruned["sent outbox messages"] == 1
     assert [r["id"] for r in await db.fetchall("SELECT id FROM outbox")] == [second], "pending stays"
+    assert [r["chat_id"] for r in await db.fetchall("SELECT chat_id FROM blocked_chats")] == [int(CITIZEN)]
 
 
 def test_database_and_its_companions_are_private(db_path: Path, tmp_path: Path) -> None:
