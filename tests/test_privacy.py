@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import sqlite3
 import stat
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,7 @@ async def test_purge_leaves_no_personal_value_in_any_table_or_byte_of_the_files(
     assert files_holding(db_path)
     history_before = {c: await cases.events(db, c) for c in (own.id, hotline.id)}
 
+    files_before = files_holding(db_path)
     clock.advance(days=1)
     assert await purge_personal_data(db, older_than_days=0, now=core.now(), actor="cli:purge") == 2
 
@@ -170,11 +172,15 @@ async def test_purge_leaves_no_personal_value_in_any_table_or_byte_of_the_files(
     assert purged.content.startswith("Tôi là [đã xóa], số [đã xóa]: hồ sơ")
     await db.close()
     assert files_holding(db_path) == [], "after the bot stopped"
+    conn = sqlite3.connect(db_path)
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    conn.close()
+    print(f"\npurge: {len(personal_values())} personal values and ids searched in {len(tables)} tables and in the "
+          f"database file's bytes; before the purge {len(before)} cells and {len(files_before)} (file, value) pairs "
+          "held them, after it 0 and 0 (while the bot runs and after it stopped)")
 
 
 async def test_history_refuses_every_edit_but_the_one_redaction(core: Core, person: Any, db: Database) -> None:
-    import sqlite3
-
     await citizen_intake(person(CITIZEN))
     event_id = int(await db.scalar("SELECT min(id) FROM case_events"))
     for sql in ("UPDATE case_events SET detail = 'x' WHERE id = ?",
