@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.cli import CliError, settings_from
-from bot.logs import configure_logging
+from bot.logs import configure_logging, redact_secrets
 
 NO_TOKEN = (
     "TELEGRAM_BOT_TOKEN is not set: starting the console chat. Set TELEGRAM_BOT_TOKEN to run the bot on Telegram."
@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     except InvalidToken:
         raise CliError("TELEGRAM_BOT_TOKEN was refused by the Bot API (invalid token)") from None
     except TelegramError as exc:
-        raise CliError(f"cannot use the Bot API at {settings.telegram_base_url}: {exc}") from None
+        reason = redact_secrets(str(exc), (settings.telegram_bot_token, settings.webhook_secret))
+        raise CliError(f"cannot use the Bot API at {settings.telegram_base_url}: {reason}") from None
     return 0
 
 
