@@ -502,10 +502,10 @@ class TelegramAdapter:
             log.debug("callback query not answered: %s", exc)
 
     async def _on_membership(self, change: ChatMemberUpdated, update_id: int) -> None:
-        """A person blocked or unblocked the bot: keep ``blocked_chats`` true for staff. The bot was added to a
-        group or channel: the core decides whether it stays (only in the staff group)."""
+        """A person blocked or unblocked the bot: keep ``blocked_chats`` true for staff. The bot's membership
+        changed in a group or channel other than the staff group: the core has it leave and keeps nothing."""
         if change.chat.type != ChatType.PRIVATE:
-            if change.new_chat_member.status in (ChatMember.MEMBER, ChatMember.ADMINISTRATOR):
+            if change.chat.id != self.settings.staff_chat_id:
                 event = Event(channel=CHANNEL, user_id=str(change.from_user.id), chat_id=change.chat.id,
                               chat_type=_chat_type(change.chat.type), update_id=update_id)
                 for reply in await self.core.handle(event):
@@ -566,7 +566,11 @@ class TelegramAdapter:
         """
         if reply.leave_chat:
             bot = self._bot()
-            await self._api(lambda: bot.leave_chat(chat_id), direct)
+            try:
+                await self._api(lambda: bot.leave_chat(chat_id), direct)
+            except TelegramError as exc:
+                # Already out of it (removed, or the group is gone): nothing to do.
+                log.info("could not leave a chat: %s", exc)
             return None
         target = edit_message_id if edit_message_id is not None else reply.edit_message_id
         inline = inline_keyboard(reply.buttons)
