@@ -429,7 +429,7 @@ async def on_button(core: Core, event: Event, arg: str) -> list[Reply]:
         data["consent_notice"] = await privacy.remember_notice(core, consent_notice(core, convo))
         data["consent_update"] = f"{event.channel}:{event.update_id}" if event.update_id is not None else ""
     elif key == "consent" and value == "no":
-        await conversations.clear(core.db, event.channel, event.user_id)
+        await privacy.forget_refused_draft(core, event)
         return [Reply(T_NO_CONSENT, menu_buttons(), remove_keyboard=True)]
     elif key == "send":
         return await submit(core, event, convo)

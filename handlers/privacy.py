@@ -97,6 +97,15 @@ async def add_consent_event(tx: Transaction, case: cases.Case, *, now: dt.dateti
     await cases.add_event(tx, case.id, now, actor, "consent", case.status, case.status, detail)
 
 
+async def forget_refused_draft(core: Core, event: Event) -> None:
+    """Consent refused: the draft (content, file ids) and the stored copies of the updates that carried it go
+    now, and the WAL is emptied so no copy of them is left in the files."""
+    async with core.db.transaction() as tx:
+        await tx.execute("DELETE FROM conversations WHERE channel = ? AND user_id = ?", (event.channel, event.user_id))
+        await forget_handled_updates(tx)
+    await core.db.checkpoint_truncate()
+
+
 # --- the citizen's request
 
 

@@ -456,12 +456,15 @@ async def test_refused_consent_keeps_neither_the_content_nor_the_attachment(
     await citizen.send("/phananh")
     for data in ("pk:kind=phan_anh", "pk:cat=hanh_vi_hanh_chinh", "pk:proc=-"):
         await citizen.press(data)
-    await citizen.send(content)
-    await citizen.event(attachment=Attachment("photo", FILE_ID, FILE_UNIQUE, "", "image/jpeg", 2048))
+    # The Telegram adapter stores each update before handling it (here: the content and the photo).
+    for update_id, fields in ((71, {"text": content}), (72, {"attachment": Attachment(
+            "photo", FILE_ID, FILE_UNIQUE, "", "image/jpeg", 2048)})):
+        await db.write_one("INSERT INTO inbox (channel, update_id, payload, received_at) VALUES ('telegram', ?, ?, '')",
+                           (update_id, json.dumps({"update_id": update_id, "text": content, "file_id": FILE_ID})))
+        await citizen.event(update_id=update_id, **fields)
     await citizen.press("pk:att=done")
     await citizen.press("pk:consent=no")
     assert "không lưu" in citizen.text
-    await db.checkpoint_truncate()
     assert await rows_holding(db, [content, FILE_ID, FILE_UNIQUE]) == []
     for file in (db_path, db_path.with_name(db_path.name + "-wal")):
         data = file.read_bytes() if file.exists() else b""
