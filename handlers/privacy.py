@@ -26,6 +26,8 @@ from storage.db import Transaction
 from storage.retention import forget_handled_updates, purge_cases
 
 ANSWER_WITHIN = dt.timedelta(hours=72)
+# A request still waiting this close to its deadline is shown to staff again, once.
+REMIND_BEFORE = dt.timedelta(hours=24)
 WITHDRAWN_REASON = "Người dân rút lại sự đồng ý xử lý dữ liệu cá nhân nên PAKN không còn thông tin để xử lý, trả lời."
 
 T_INTRO = (
@@ -55,6 +57,10 @@ T_STAFF_REQUEST = (
     "«Xóa dữ liệu»: PAKN đang mở được ghi «không tiếp nhận» vì không còn thông tin người gửi, rồi họ tên, điện "
     "thoại, địa chỉ, e-mail, tệp và mã trò chuyện của mọi PAKN trên bị xóa. «Giữ lại»: hồ sơ cần lưu trữ theo "
     "quy định; người dân được thông báo."
+)
+T_STAFF_REMINDER = (
+    "⏰ <b>Yêu cầu xóa dữ liệu cá nhân sắp hết hạn trả lời</b>: người gửi các PAKN {codes}, nhận lúc {at}, "
+    "<b>hạn {due}</b> (72 giờ, Nghị định 13/2023/NĐ-CP). Vui lòng chọn «Xóa dữ liệu» hoặc «Giữ lại»."
 )
 T_STAFF_ERASED = "🗑 {who} đã xóa dữ liệu cá nhân theo yêu cầu của người gửi PAKN {codes}. Người dân sẽ nhận được thông báo."
 T_STAFF_KEPT = "📁 {who} đã quyết định giữ lại hồ sơ PAKN {codes} theo quy định lưu trữ. Người dân sẽ nhận được thông báo."
@@ -234,6 +240,29 @@ async def staff_button(core: Core, event: Event, arg: str) -> list[Reply]:
     if op == "erase":
         await core.db.checkpoint_truncate()
     return [Reply(done, edit=True)]
+
+
+async def remind_due_requests(core: Core) -> int:
+    """Requests within REMIND_BEFORE of their deadline get one reminder in the staff group; return how many."""
+    destination = core.staff_destination()
+    if destination is None:
+        return 0
+    now = core.now()
+    reminded = 0
+    async with core.db.transaction() as tx:
+        for request in await tx.fetchall(
+            "SELECT * FROM data_requests WHERE reminded_at IS NULL AND due_at <= ? ORDER BY due_at",
+            ((now + REMIND_BEFORE).isoformat(),),
+        ):
+            own = await _own_cases(tx, request["channel"], request["user_id"])
+            buttons = [[await _staff_button(core, tx, "🗑 Xóa dữ liệu", request["id"], "erase"),
+                        await _staff_button(core, tx, "📁 Giữ lại", request["id"], "keep")]]
+            text = T_STAFF_REMINDER.format(codes=_codes(own), at=_local(core, request["requested_at"]),
+                                           due=_local(core, request["due_at"]))
+            await outbox.enqueue(tx, destination[0], destination[1], "erasure_reminder", Reply(text, buttons), now)
+            await tx.execute("UPDATE data_requests SET reminded_at = ? WHERE id = ?", (now.isoformat(), request["id"]))
+            reminded += 1
+    return reminded
 
 
 async def _forget_chat_after_answer(tx: Transaction, request: Any) -> None:

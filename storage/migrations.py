@@ -253,6 +253,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             requested_at    TEXT NOT NULL,
             due_at          TEXT NOT NULL,
             update_id       INTEGER,
+            reminded_at     TEXT,
             UNIQUE (channel, user_id)
         );
 

@@ -543,3 +543,21 @@ async def test_staff_keep_the_records_and_the_citizen_is_told_why(core: Core, pe
     assert told is not None and "quy định về lưu trữ" in outbox.payload_to_reply(told["payload"]).text
     assert await person(ADMIN, chat_id=STAFF_CHAT, chat_type="group").press(erase) != []
     assert (await cases.get_by_id(db, case.id)).purged_at is None  # type: ignore[union-attr]
+
+
+async def test_an_erasure_request_close_to_its_deadline_is_shown_to_staff_again_once(
+    core: Core, person: Any, db: Database, clock: Any
+) -> None:
+    from handlers.privacy import remind_due_requests
+
+    clock.advance(hours=3)
+    await erasure_request(core, person, db)
+    clock.advance(hours=47)
+    assert await remind_due_requests(core) == 0, "more than a day left"
+    clock.advance(hours=2)
+    assert await remind_due_requests(core) == 1
+    assert await remind_due_requests(core) == 0, "once"
+    reminder = await db.fetchone("SELECT chat_id, payload FROM outbox WHERE kind = 'erasure_reminder'")
+    assert reminder is not None and reminder["chat_id"] == STAFF_CHAT
+    text = outbox.payload_to_reply(reminder["payload"]).text
+    assert "hạn 12:00 10/07/2025" in text and NAME not in text

@@ -119,7 +119,8 @@ async def expire_drafts_job(context: CallbackContext[Any, Any, Any, Any]) -> Non
 
 
 async def housekeeping_job(context: CallbackContext[Any, Any, Any, Any]) -> None:
-    """Forget handled updates in the inbox, and processed update ids and button tokens past their time."""
+    """Forget handled updates in the inbox, and processed update ids and button tokens past their time; remind
+    staff of erasure requests close to their deadline."""
     from bot.telegram.inbox import prune
     from storage.retention import prune_bookkeeping
 
@@ -131,3 +132,7 @@ async def housekeeping_job(context: CallbackContext[Any, Any, Any, Any]) -> None
                                      idle_minutes=settings.pakn_idle_minutes)
     if any(pruned.values()):
         log.info("housekeeping: forgot %s", ", ".join(f"{n} {what}" for what, n in pruned.items()))
+    from handlers.privacy import remind_due_requests
+
+    if await remind_due_requests(services.core):
+        services.wake_outbox()
