@@ -1011,7 +1011,7 @@ async def case_detail(core: Core, case: Case, *, masked: bool = False) -> str:
     lines.append("<b>Người gửi</b>")
     if case.purged_at:
         purged = _local(core, case.purged_at)
-        lines.append(f"<i>Dữ liệu cá nhân đã được xóa lúc {purged} theo thời hạn lưu trữ.</i>")
+        lines.append(f"<i>Dữ liệu cá nhân đã được xóa lúc {purged}.</i>")
     elif masked:
         lines.append(f"Họ tên: {esc(mask_name(case.name) or '—')} · ĐT {esc(mask_phone(case.phone) or '—')}"
                      + (f" · Thư điện tử: {esc(mask_email(case.email))}" if case.email else ""))
