@@ -294,13 +294,17 @@ NEXT_STEP = {
 }
 
 
-async def _advance(core: Core, event: Event, convo: Conversation, *, extra: list[Reply] | None = None) -> list[Reply]:
-    """Go to the next step (or back to the summary when editing), save, and ask its question."""
+async def _advance(core: Core, event: Event, convo: Conversation, *, extra: list[Reply] | None = None,
+                   notice: str | None = None) -> list[Reply]:
+    """Go to the next step (or back to the summary when editing), save, and ask its question; ``notice`` is the
+    consent notice just agreed to, kept in the same transaction."""
     if convo.data.pop("editing", False):
         convo.step = "confirm"
     else:
         convo.step = NEXT_STEP[convo.step]
     async with core.db.transaction() as tx:
+        if notice is not None:
+            await privacy.remember_notice(tx, notice, core.now())
         await conversations.save(tx, convo, core.now())
     return (extra or []) + await prompt(core, event, convo)
 
@@ -425,9 +429,11 @@ async def on_button(core: Core, event: Event, arg: str) -> list[Reply]:
     elif key == "att" and value == "done":
         pass
     elif key == "consent" and value == "yes":
+        notice = consent_notice(core, convo)
         data["consent_at"] = core.now().isoformat()
-        data["consent_notice"] = await privacy.remember_notice(core, consent_notice(core, convo))
+        data["consent_notice"] = privacy.notice_hash(notice)
         data["consent_update"] = f"{event.channel}:{event.update_id}" if event.update_id is not None else ""
+        return await _advance(core, event, convo, notice=notice)
     elif key == "consent" and value == "no":
         await privacy.forget_refused_draft(core, event)
         return [Reply(T_NO_CONSENT, menu_buttons(), remove_keyboard=True)]

@@ -83,14 +83,13 @@ def notice_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-async def remember_notice(core: Core, text: str) -> str:
-    """Keep the wording of a consent notice (once per version); return its hash."""
+async def remember_notice(tx: Transaction, text: str, now: dt.datetime) -> str:
+    """Keep the wording of a consent notice (once per version), inside ``tx``; return its hash."""
     digest = notice_hash(text)
-    async with core.db.transaction() as tx:
-        await tx.execute(
-            "INSERT OR IGNORE INTO consent_notices (hash, text, first_shown_at) VALUES (?, ?, ?)",
-            (digest, text, core.now().isoformat()),
-        )
+    await tx.execute(
+        "INSERT OR IGNORE INTO consent_notices (hash, text, first_shown_at) VALUES (?, ?, ?)",
+        (digest, text, now.isoformat()),
+    )
     return digest
 
 
