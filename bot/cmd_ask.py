@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.cli import CliError, settings_from
-from bot.console import plain
+from bot.channels.console import plain
 from bot.settings import Settings
 from handlers.qa import MAX_QUESTION, replies_for
 from handlers.types import Reply

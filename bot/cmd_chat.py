@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from bot.cli import settings_from
-from bot.console import run_console
+from bot.channels.console import run_console
 
 
 def add_parser(sub: Any) -> None:

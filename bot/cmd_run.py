@@ -34,13 +34,13 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger().setLevel(settings.log_level)
     if not settings.telegram_bot_token:
         print(NO_TOKEN, file=sys.stderr)
-        from bot.console import run_console
+        from bot.channels.console import run_console
 
         return run_console(settings)
 
     from telegram.error import InvalidToken, TelegramError
 
-    from bot.telegram.app import POLLING_OPTIONS, build_application, webhook_options
+    from bot.channels.telegram.app import POLLING_OPTIONS, build_application, webhook_options
     from handlers.app import build_core
     from storage.db import Database, StorageUnavailable
 

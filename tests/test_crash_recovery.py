@@ -5,7 +5,7 @@ Afterwards:
 
 - every case whose receipt a citizen got exists exactly once, and each citizen has exactly one case;
 - every outbox row (receipts, staff cards) is marked sent and was delivered; a message may be delivered twice
-  only if it was the one in flight when a kill hit (the rule ``bot/telegram/outbox.py`` documents: Telegram
+  only if it was the one in flight when a kill hit (the rule ``bot/channels/telegram/outbox.py`` documents: Telegram
   has no idempotency key, so a message accepted just before the kill, but not yet marked sent, goes again) —
   at most one such message per kill;
 - no update was lost: every update the server handed to the bot, before or after a kill, is recorded as

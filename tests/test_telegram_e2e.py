@@ -22,9 +22,9 @@ import pytest
 from telegram.ext import Application
 
 from bot.settings import Settings
-from bot.telegram import outbox as telegram_outbox
-from bot.telegram.app import build_application, serve
-from bot.telegram.jobs import enqueue_monthly_report
+from bot.channels.telegram import outbox as telegram_outbox
+from bot.channels.telegram.app import build_application, serve
+from bot.channels.telegram.jobs import enqueue_monthly_report
 from handlers.app import build_core
 from handlers.core import Core
 from handlers.types import Button, Document, Reply
@@ -693,7 +693,7 @@ def _free_port() -> int:
 def test_run_without_a_token_starts_the_console_chat(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    import bot.console
+    import bot.channels.console
     from bot.cli import main
 
     calls: list[Any] = []
@@ -702,7 +702,7 @@ def test_run_without_a_token_starts_the_console_chat(
         calls.append(settings)
         return 0
 
-    monkeypatch.setattr(bot.console, "run_console", run_console)
+    monkeypatch.setattr(bot.channels.console, "run_console", run_console)
     monkeypatch.setenv("PAKN_DB", str(tmp_path / "pakn.sqlite3"))
     assert main(["run"]) == 0
     err = capsys.readouterr().err

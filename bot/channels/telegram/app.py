@@ -50,10 +50,10 @@ from telegram.ext import (
     TypeHandler,
 )
 
-from bot.telegram import inbox as telegram_inbox
-from bot.telegram import outbox as telegram_outbox
-from bot.telegram.jobs import schedule_jobs
-from bot.telegram.request import AiohttpRequest
+from bot.channels.telegram import inbox as telegram_inbox
+from bot.channels.telegram import outbox as telegram_outbox
+from bot.channels.telegram.jobs import schedule_jobs
+from bot.channels.telegram.request import AiohttpRequest
 from handlers.types import Attachment, Button, Contact, Event, Reply, chunk_text
 
 if TYPE_CHECKING:

@@ -120,7 +120,7 @@ async def expire_drafts_job(context: CallbackContext[Any, Any, Any, Any]) -> Non
 
 async def housekeeping_job(context: CallbackContext[Any, Any, Any, Any]) -> None:
     """Forget handled updates in the inbox, and processed update ids and button tokens past their time."""
-    from bot.telegram.inbox import prune
+    from bot.channels.telegram.inbox import prune
     from storage.retention import prune_bookkeeping
 
     services = _services(context)
