@@ -74,7 +74,7 @@ class BotProcess:
                if k not in own and not k.startswith(("TELEGRAM_", "WEBHOOK_", "PAKN_"))}
         env.update({"PAKN_DB": str(self.db_path), "STAFF_CHAT_ID": str(STAFF_CHAT), "ADMIN_IDS": str(ADMIN),
                     "TELEGRAM_BOT_TOKEN": DEFAULT_TOKEN, "TELEGRAM_BASE_URL": self.api.base_url,
-                    "PYTHONPATH": str(REPO)})
+                    "PYTHONPATH": str(REPO), "HTTP_PORT": "0"})
         with self.log_path.open("ab") as log:
             log.write(f"--- start {self.starts + 1}\n".encode())
             log.flush()
