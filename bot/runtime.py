@@ -36,6 +36,8 @@ def configured_channels(settings: Settings) -> list[str]:
     names = []
     if settings.telegram_bot_token:
         names.append("telegram")
+    if settings.zalo_enabled:
+        names.append("zalo")
     return names
 
 
@@ -71,7 +73,25 @@ def build_channels(settings: Settings, core: Core, **options: Any) -> dict[str, 
         from bot.channels.telegram.channel import TelegramChannel
 
         channels["telegram"] = TelegramChannel(settings, core, **options.get("telegram", {}))
+    if settings.zalo_enabled:
+        from bot.channels.zalo.channel import ZaloChannel
+
+        channels["zalo"] = ZaloChannel(settings, core, **options.get("zalo", {}))
     return channels
+
+
+def _connect_wakers(runtime: Runtime) -> None:
+    """A channel whose events queue messages for another channel wakes that channel's sender too."""
+    telegram = runtime.channels.get("telegram")
+    zalo = runtime.channels.get("zalo")
+    if telegram is not None and zalo is not None:
+        from bot.channels.telegram.app import adapter_of
+        from bot.channels.telegram.channel import TelegramChannel
+        from bot.channels.zalo.channel import ZaloChannel
+
+        assert isinstance(telegram, TelegramChannel) and isinstance(zalo, ZaloChannel)
+        adapter_of(telegram.application).wake_others = zalo.wake_outbox
+        zalo.wake_all = telegram.wake_outbox
 
 
 @asynccontextmanager
@@ -99,6 +119,7 @@ async def running(
     runtime = Runtime(core, channels, Scheduler(core, lambda: runtime.wake_outboxes()),
                       HttpServer(build_http_app(db, list(channels.values())), settings.http_listen,
                                  settings.http_port))
+    _connect_wakers(runtime)
     if http_setup is not None:
         http_setup(runtime.http_app, core)
     try:

@@ -232,6 +232,8 @@ SETTINGS: tuple[Setting, ...] = (
             secret=True),
     Setting("ZALO_API_BASE_URL", "url", "https://openapi.zalo.me", "Zalo OA Open API base URL."),
     Setting("ZALO_OAUTH_BASE_URL", "url", "https://oauth.zaloapp.com", "Zalo OAuth base URL (token refresh)."),
+    Setting("ZALO_INFO_IMAGE_URL", "url", "", "Image shown on the Zalo card that asks a citizen to share their "
+            "contact details (`request_user_info`; Zalo may require one)."),
     Setting("ZALO_VERIFY_SIGNATURE", "bool", True, "Refuse webhook events without a valid `X-ZEvent-Signature`. "
             "Off only while connecting a new OA: bad signatures are then logged loudly and accepted."),
     # --- people

@@ -22,6 +22,7 @@ from storage import cases, conversations, outbox
 from storage.cases import Case, TransitionRefused
 from storage.conversations import Conversation
 from storage.db import Database, Transaction
+from storage.files import is_stored
 
 # --- limits
 
@@ -959,7 +960,7 @@ async def show_command(core: Core, event: Event) -> list[Reply]:
         caption = f"Tệp {number}/{len(files)} của <code>{esc(case.code)}</code>"
         if row["file_name"]:
             caption += f": {esc(row['file_name'])}"
-        if row["channel"] != event.channel:
+        if row["channel"] != event.channel and not is_stored(str(row["file_id"])):
             replies.append(Reply(caption + f" (nhận qua {esc(row['channel'])}, không gửi lại được ở đây)"))
             continue
         kind = cast(AttachmentKind, row["kind"] if row["kind"] in ATTACHMENT_KINDS else "other")

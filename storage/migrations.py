@@ -232,6 +232,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             chat_id             INTEGER PRIMARY KEY,
             user_id             TEXT NOT NULL UNIQUE,
             last_interaction_at TEXT,
+            -- The button data behind the numbers of the last numbered list shown (JSON list), if any.
+            choices             TEXT,
             unreachable_at      TEXT,
             created_at          TEXT NOT NULL
         );
@@ -252,6 +254,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             access_token    TEXT NOT NULL,
             refresh_token   TEXT NOT NULL,
             expires_at      TEXT NOT NULL,
+            -- Digest of the ZALO_REFRESH_TOKEN this pair descends from: a new setting value starts over.
+            seed            TEXT NOT NULL,
             updated_at      TEXT NOT NULL
         );
 

@@ -404,6 +404,8 @@ class TelegramAdapter:
         self.last_error: str | None = None
         # The two transports (Bot API calls, getUpdates): closed by the channel if starting fails half-way.
         self.requests: tuple[AiohttpRequest, AiohttpRequest] | None = None
+        # Set by the runtime when other channels run: wakes their outbox senders.
+        self.wake_others: Callable[[], None] | None = None
         # Private chats where the "share my number" keyboard is showing (best effort, lost on restart).
         self._keyboard_open: set[int] = set()
 
@@ -435,6 +437,9 @@ class TelegramAdapter:
     def wake_outbox(self) -> None:
         if self.outbox is not None:
             self.outbox.wake()
+        if self.wake_others is not None:
+            # An update may have queued messages for another channel (an answer to a Zalo citizen).
+            self.wake_others()
 
     async def set_command_menus(self) -> None:
         """Citizens' commands for everyone; staff commands in the staff group and for admins and staff."""
