@@ -90,6 +90,7 @@ ACTION_LABELS = {
     "overdue_notified": "Báo quá hạn cho cán bộ",
     "rate": "Người dân đánh giá",
     "rate_comment": "Người dân góp ý",
+    "citizen_unreachable": "Không gửi được tin cho người dân qua Zalo (quá 7 ngày)",
     "purge": "Xóa dữ liệu cá nhân",
 }
 # Verb phrases for refusals: "Không thể {verb} PAKN …".

@@ -4,7 +4,10 @@ HTTP server) against the fake Zalo OA server (tests/fake_zalo.py) and, where sta
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,7 +19,7 @@ from bot.runtime import Runtime, running
 from bot.settings import Settings
 from storage.db import Database
 from tests.fake_bot_api import DEFAULT_TOKEN, FakeBot, FakeBotApi
-from tests.fake_zalo import PHOTO, FakeZalo, ZaloUser
+from tests.fake_zalo import PHOTO, FakeZalo, ZaloUser, sign
 
 STAFF_CHAT = -100500
 ADMIN = 900
@@ -153,3 +156,180 @@ async def test_zalo_citizen_sends_a_pakn_with_a_photo_staff_answer_on_telegram_a
     row = await db.fetchone("SELECT channel, phone, satisfaction, status FROM cases WHERE code = ?", (code,))
     assert row is not None and tuple(row) == ("zalo", "0912345678", "hai_long", "answered")
     assert "Đã trả lời" in looked_up.text or code in looked_up.text
+
+
+async def test_a_bad_or_missing_signature_is_refused_and_changes_nothing(
+    zalo_settings: Settings, db: Database, zalo: FakeZalo
+) -> None:
+    citizen = zalo.user("5566778899001122334")
+    async with bot_on_zalo(zalo_settings, db, zalo):
+        event = zalo.event("user_send_text", citizen.user_id, message={"msg_id": "m-bad-1", "text": "/start"})
+        statuses = [await zalo.deliver(event, signature=None), await zalo.deliver(event, signature="mac=" + "0" * 64),
+                    await zalo.deliver(event, signature="deadbeef")]
+        # Zalo's unsigned probe when the URL is saved.
+        async with zalo._http.post(zalo.webhook_url, data=b"{}") as response:
+            probe = response.status
+        await asyncio.sleep(0.3)
+        stored = await db.scalar("SELECT COUNT(*) FROM zalo_events")
+        # The bare hex form of a good signature is accepted too.
+        body_event = zalo.event("user_send_text", citizen.user_id, message={"msg_id": "m-good-1", "text": "/start"})
+        body = json.dumps(body_event).encode()
+        zalo.last_interaction[citizen.user_id] = time.time()
+        bare = sign(body, str(body_event["app_id"]), str(body_event["timestamp"]))[4:]
+        async with zalo._http.post(zalo.webhook_url, data=body, headers={"X-ZEvent-Signature": bare}) as response:
+            good = response.status
+        await citizen.expect("Xin chào")
+
+    assert statuses == [401, 401, 401]
+    assert probe == 200
+    assert stored == 0
+    assert good == 200
+
+
+async def test_a_redelivered_event_is_handled_once(zalo_settings: Settings, db: Database, zalo: FakeZalo) -> None:
+    citizen = zalo.user("1029384756102938475")
+    async with bot_on_zalo(zalo_settings, db, zalo):
+        event = zalo.event("user_send_text", citizen.user_id, message={"msg_id": "m-redeliver", "text": "/start"})
+        assert await zalo.deliver(event, times=3) == 200
+        await citizen.expect("Xin chào")
+        follow = zalo.event("follow", citizen.user_id)
+        await zalo.deliver(follow, times=2)
+        await citizen.expect("Xin chào")
+        await asyncio.sleep(0.5)
+
+    welcomes = [s for s in citizen.messages() if "Xin chào" in s.text]
+    assert len(welcomes) == 2  # one for the message, one for the follow: each once
+    assert await db.scalar("SELECT COUNT(*) FROM zalo_events") == 2
+
+
+async def test_an_expired_token_is_refreshed_exactly_once_under_concurrent_sends(
+    zalo_settings: Settings, db: Database, zalo: FakeZalo
+) -> None:
+    users = [zalo.user(f"88{n:017d}") for n in range(12)]
+    async with bot_on_zalo(zalo_settings, db, zalo) as runtime:
+        for user in users:
+            await user.follow()
+            await user.expect("Xin chào")
+        assert zalo.state.refreshes == 1
+        zalo.expire_access_tokens()
+        client = runtime.channels["zalo"].client  # type: ignore[attr-defined]
+        await asyncio.gather(*(client.send_message(u.user_id, {"text": f"Tin {n}"}) for n, u in enumerate(users)))
+        stored = await db.fetchone("SELECT refresh_token FROM zalo_tokens")
+
+    assert zalo.state.refreshes == 2
+    assert zalo.state.refused_refreshes == 0
+    assert all(any(s.text.startswith("Tin ") for s in u.messages()) for u in users)
+    # The pair in use is the stored one: the refresh token Zalo will accept next.
+    assert stored is not None and stored["refresh_token"] == zalo.state.refresh_token
+
+
+async def test_a_reused_refresh_token_is_refused_and_staff_are_told_once(
+    both_settings: Settings, db: Database, zalo: FakeZalo, tg: FakeBot
+) -> None:
+    citizen = zalo.user("3141592653589793238")
+    admin = tg.user(ADMIN, "Trần", "Thị Bình").in_group(STAFF_CHAT)
+    async with bot_on_zalo(both_settings, db, zalo) as runtime:
+        await citizen.follow()
+        await citizen.expect("Xin chào")
+        # Someone else spent the refresh token (a second copy of the bot, a manual call): ours is refused.
+        zalo.state.refresh_token = "spent-elsewhere"
+        zalo.expire_access_tokens()
+        for n in range(3):
+            await citizen.say(f"/start {n}")
+        await admin.expect("không làm mới được mã truy cập Zalo")
+        await asyncio.sleep(0.5)
+        async with zalo._http.get(f"http://127.0.0.1:{runtime.server.port}/healthz") as response:
+            health = response.status, await response.json()
+
+    notices = [o for o in tg.chat(STAFF_CHAT) if "mã truy cập Zalo" in o.text]
+    assert len(notices) == 1
+    assert health[0] == 503 and health[1]["channels"]["zalo"]["alive"] is False
+    assert health[1]["channels"]["zalo"]["outbox_backlog"] >= 1  # kept, to be sent once the OA is granted again
+
+
+async def test_a_citizen_silent_for_8_days_gets_no_message_and_staff_are_told(
+    both_settings: Settings, db: Database, zalo: FakeZalo, tg: FakeBot
+) -> None:
+    citizen = zalo.user("2718281828459045235")
+    admin = tg.user(ADMIN, "Trần", "Thị Bình").in_group(STAFF_CHAT)
+    async with bot_on_zalo(both_settings, db, zalo):
+        code = await submit_pakn_on_zalo(citizen, "Đề nghị bố trí thêm chỗ ngồi chờ tại bộ phận một cửa", photo=False)
+        card = await admin.expect(code)
+        zalo.last_interaction[citizen.user_id] -= 8 * 86400
+        before = len(citizen.messages())
+        admin.press("Trả lời", on=card)
+        await admin.expect("Hãy gửi nội dung trả lời")
+        admin.say("Sở đã bố trí thêm 20 ghế chờ.")
+        await admin.expect("đã trả lời PAKN")
+        notice = await admin.expect("quá 7 ngày")
+        await asyncio.sleep(0.3)
+
+    assert len(citizen.messages()) == before
+    assert code in notice.text
+    failed = await db.fetchall("SELECT last_error FROM outbox WHERE channel = 'zalo' AND failed_at IS NOT NULL")
+    assert len(failed) == 2 and all("-230" in r["last_error"] for r in failed)  # the answer and the rating question
+    history = await db.fetchall("SELECT action FROM case_events WHERE action = 'citizen_unreachable'")
+    assert len(history) == 1
+
+
+async def test_a_restart_in_the_middle_of_an_intake_resumes(
+    zalo_settings: Settings, db: Database, zalo: FakeZalo
+) -> None:
+    citizen = zalo.user("1414213562373095048")
+    async with bot_on_zalo(zalo_settings, db, zalo):
+        await citizen.say("/phananh")
+        await citizen.expect("Bạn muốn gửi")
+        await citizen.press("Kiến nghị")
+        await citizen.expect("lĩnh vực nào")
+    async with bot_on_zalo(zalo_settings, db, zalo):
+        await citizen.press("Quy định hành chính")
+        await citizen.expect("thủ tục hành chính nào")
+    assert zalo.state.refreshes == 1  # the stored pair survived the restart
+
+
+async def test_an_event_stored_but_not_handled_before_a_stop_is_handled_at_the_next_start(
+    zalo_settings: Settings, db: Database, zalo: FakeZalo
+) -> None:
+    citizen = zalo.user("1732050807568877293")
+    event = zalo.event("user_send_text", citizen.user_id, message={"msg_id": "m-stored", "text": "/start"})
+    await db.write_one("INSERT INTO zalo_events (event_key, payload, received_at) VALUES (?, ?, ?)",
+                       ("msg:m-stored", json.dumps(event), "2026-01-01T00:00:00+00:00"))
+    zalo.last_interaction[citizen.user_id] = time.time()
+    async with bot_on_zalo(zalo_settings, db, zalo):
+        await citizen.expect("Xin chào")
+
+
+async def test_more_than_five_choices_become_a_numbered_list_answered_by_number(
+    zalo_settings: Settings, db: Database, zalo: FakeZalo
+) -> None:
+    citizen = zalo.user("9081726354019283746")
+    async with bot_on_zalo(zalo_settings, db, zalo):
+        await citizen.say("/phananh")
+        await citizen.expect("Bạn muốn gửi")
+        await citizen.press("Phản ánh")
+        await citizen.expect("lĩnh vực nào")
+        await citizen.press("Quy định hành chính")
+        await citizen.expect("thủ tục hành chính nào")
+        await citizen.press("Không liên quan")
+        await citizen.expect("Bạn hãy viết nội dung")
+        await citizen.say("Đề nghị hướng dẫn rõ hơn thủ tục cấp hộ chiếu công vụ cho cán bộ cấp xã")
+        await citizen.expect("gửi kèm ảnh")
+        await citizen.press("Bỏ qua")
+        await citizen.expect("Đồng ý xử lý")
+        await citizen.press("Tôi đồng ý")
+        await citizen.expect("họ và tên")
+        await citizen.say("Lê Thị Hoa")
+        await citizen.expect("điện thoại")
+        await citizen.say("0912345678")  # typed, not through request_user_info
+        await citizen.expect("Địa chỉ")
+        await citizen.say("hoa.lt@example.com")
+        await citizen.expect("Kiểm tra lại phiếu")
+        await citizen.press("Sửa")
+        menu = await citizen.expect("Bạn muốn sửa mục nào")
+        await citizen.say("1")
+        after = await citizen.expect("")
+
+    assert "1. " in menu.text and len(menu.buttons) == 5
+    assert after is not menu
+    row = await db.fetchone("SELECT step FROM conversations")
+    assert row is not None and row["step"] != "edit"

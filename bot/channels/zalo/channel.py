@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/zalo/webhook"
 MAX_CONCURRENT_EVENTS = 32
+UNREACHABLE_EVENT = "citizen_unreachable"
 
 TEXT_FILE_FAILED = "Xin lỗi, tôi chưa tải được tệp bạn gửi. Bạn vui lòng gửi lại."
 TEXT_WINDOW_STAFF = (
@@ -340,7 +341,11 @@ class ZaloChannel:
             return
         now = self.core.now()
         async with self.core.db.transaction() as tx:
-            await cases.add_event(tx, case_id, now, "zalo", "citizen_unreachable", case.status, case.status,
+            last = await tx.fetchone("SELECT action FROM case_events WHERE case_id = ? ORDER BY id DESC LIMIT 1",
+                                     (case_id,))
+            if last is not None and last["action"] == UNREACHABLE_EVENT:
+                return  # staff were told already; nothing happened on the case since
+            await cases.add_event(tx, case_id, now, "zalo", UNREACHABLE_EVENT, case.status, case.status,
                                   "outside Zalo's 7-day window")
             if destination is not None:
                 await outbox.enqueue(tx, destination[0], destination[1], "zalo_undeliverable",
