@@ -766,3 +766,35 @@ async def test_python_m_bot_run_polls_answers_and_stops_cleanly(tg: FakeBot, api
     assert process.returncode == 0, stderr.decode()[-2000:]
     assert tg.pending_updates == 0
     assert (tmp_path / "pakn.sqlite3").exists()
+
+
+def _run_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    from bot.settings import SETTINGS
+
+    own = {setting.name for setting in SETTINGS}
+    env = {k: v for k, v in os.environ.items() if k not in own and not k.startswith(("TELEGRAM_", "WEBHOOK_", "PAKN_"))}
+    env.update({"PAKN_DB": str(tmp_path / "pakn.sqlite3"), "PYTHONPATH": str(REPO), "HTTP_PORT": "0", **extra})
+    return env
+
+
+@pytest.mark.parametrize("bot_api", ["unreachable", "refusing"])
+async def test_run_against_an_unreachable_or_refusing_bot_api_is_one_clear_line(
+    bot_api: str, api: FakeBotApi, tmp_path: Path
+) -> None:
+    """No traceback, no token, no aiohttp noise: one line a service log shows, and a non-zero status."""
+    if bot_api == "unreachable":
+        base_url = f"http://127.0.0.1:{_free_port()}/bot"
+        token = DEFAULT_TOKEN
+    else:
+        base_url = api.base_url
+        token = "999999:not-a-token-the-api-knows"
+    env = _run_env(tmp_path, TELEGRAM_BOT_TOKEN=token, TELEGRAM_BASE_URL=base_url, LOG_LEVEL="ERROR")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    err = stderr.decode()
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert process.returncode not in (0, None), err
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err and "Unclosed" not in err and token not in err
+    assert ("refused" in lines[0]) if bot_api == "refusing" else ("cannot use the Bot API" in lines[0])

@@ -7,11 +7,18 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bot.channels.telegram import outbox as telegram_outbox
@@ -333,3 +340,91 @@ async def test_more_than_five_choices_become_a_numbered_list_answered_by_number(
     assert after is not menu
     row = await db.fetchone("SELECT step FROM conversations")
     assert row is not None and row["step"] != "edit"
+
+
+# --- python -m bot run
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _start_bot(tmp_path: Path, **settings: str) -> tuple[asyncio.subprocess.Process, int]:
+    from bot.settings import SETTINGS
+
+    own = {setting.name for setting in SETTINGS}
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in own}
+    env.update({"PAKN_DB": str(tmp_path / "pakn.sqlite3"), "STAFF_CHAT_ID": str(STAFF_CHAT), "ADMIN_IDS": str(ADMIN),
+                "HTTP_PORT": str(port), "PYTHONPATH": str(REPO), **settings})
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    async with aiohttp.ClientSession() as http:
+        for _ in range(200):
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                    if response.status == 200:
+                        return process, port
+            except aiohttp.ClientError:
+                pass
+            if process.returncode is not None:
+                break
+            await asyncio.sleep(0.1)
+    process.kill()
+    _, err = await process.communicate()
+    raise AssertionError(f"the bot did not start: {err.decode()[-2000:]}")
+
+
+async def _stop_bot(process: asyncio.subprocess.Process) -> str:
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+    _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    return stderr.decode()
+
+
+async def test_python_m_bot_run_serves_zalo_and_telegram_together(
+    zalo: FakeZalo, api: FakeBotApi, tg: FakeBot, tmp_path: Path
+) -> None:
+    process, port = await _start_bot(tmp_path, **zalo.settings(), TELEGRAM_BOT_TOKEN=DEFAULT_TOKEN,
+                                     TELEGRAM_BASE_URL=api.base_url)
+    try:
+        zalo.webhook_url = f"http://127.0.0.1:{port}/zalo/webhook"
+        citizen = zalo.user("6000000000000000001")
+        await citizen.say("xin phép tổ chức hội thảo quốc tế không thuộc thẩm quyền Thủ tướng")
+        await citizen.expect("hội thảo quốc tế", within=20)
+        code = await submit_pakn_on_zalo(citizen, "Đề nghị niêm yết công khai lệ phí thủ tục xuất cảnh tại một cửa")
+        admin = tg.user(ADMIN, "Trần", "Thị Bình").in_group(STAFF_CHAT)
+        card = await admin.expect(code, within=20)
+        await admin.expect(f"Tệp 1/1 của {code}")
+        admin.press("Trả lời", on=card)
+        await admin.expect("Hãy gửi nội dung trả lời")
+        admin.say("Sở đã niêm yết lệ phí tại bộ phận một cửa.")
+        await citizen.expect("Trả lời PAKN", within=20)
+        await citizen.expect("Bạn có hài lòng")
+        await citizen.press("Hài lòng")
+        await citizen.expect("Cảm ơn")
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/healthz") as response:
+            health = await response.json()
+    finally:
+        err = await _stop_bot(process)
+    assert {name: c["state"] for name, c in health["channels"].items()} == {"telegram": "polling", "zalo": "webhook"}
+    assert "Traceback" not in err
+
+
+async def test_python_m_bot_run_on_zalo_alone(zalo: FakeZalo, tmp_path: Path) -> None:
+    process, port = await _start_bot(tmp_path, **zalo.settings())
+    try:
+        zalo.webhook_url = f"http://127.0.0.1:{port}/zalo/webhook"
+        citizen = zalo.user("6000000000000000002")
+        await citizen.follow()
+        await citizen.expect("Xin chào", within=20)
+        await citizen.say("/tracuu PAKN.20250101.0001")
+        await citizen.expect("PAKN.20250101.0001", within=20)
+    finally:
+        err = await _stop_bot(process)
+    assert "Traceback" not in err
