@@ -428,3 +428,57 @@ async def test_python_m_bot_run_on_zalo_alone(zalo: FakeZalo, tmp_path: Path) ->
     finally:
         err = await _stop_bot(process)
     assert "Traceback" not in err
+
+
+async def test_files_are_fetched_at_once_size_checked_and_audio_is_refused_politely(
+    settings_factory: Callable[..., Settings], db: Database, zalo: FakeZalo
+) -> None:
+    settings = settings_factory(**zalo.settings(), PAKN_MAX_ATTACHMENT_MB="1")
+    citizen = zalo.user("4669201609102990671")
+    async with bot_on_zalo(settings, db, zalo):
+        await citizen.say("/phananh")
+        await citizen.expect("Bạn muốn gửi")
+        await citizen.press("Kiến nghị")
+        await citizen.expect("lĩnh vực nào")
+        await citizen.press("Quy định hành chính")
+        await citizen.expect("thủ tục hành chính nào")
+        await citizen.press("Không liên quan")
+        await citizen.expect("Bạn hãy viết nội dung")
+        await citizen.say("Đề nghị cho phép nộp hồ sơ xin phép hội thảo quốc tế qua mạng hoàn toàn")
+        await citizen.expect("gửi kèm ảnh")
+        # Declared small but really larger than the limit: refused while downloading, not after.
+        await citizen.send_file(b"x" * (1024 * 1024 + 10), "lon.pdf", size=1000)
+        await citizen.expect("lớn hơn 1 MB")
+        event = zalo.event("user_send_audio", citizen.user_id,
+                           message={"msg_id": "audio-1", "attachments": [{"type": "audio", "payload": {"url": "x"}}]})
+        await zalo.deliver(event)
+        await citizen.expect("Chỉ nhận ảnh hoặc tài liệu")
+        await citizen.send_file(b"%PDF-1.4 small", "don.pdf")
+        await citizen.expect("Đã nhận 1 tệp")
+        # The OA's own messages come back as events: dropped.
+        echo = {"app_id": "1185749021938471820", "event_name": "oa_send_text", "timestamp": "1",
+                "sender": {"id": "oa"}, "recipient": {"id": citizen.user_id}, "message": {"msg_id": "echo-1", "text": "x"}}
+        assert await zalo.deliver(echo) == 200
+
+    assert await db.scalar("SELECT COUNT(*) FROM stored_files") == 1
+    assert await db.scalar("SELECT COUNT(*) FROM zalo_events WHERE event_key = 'msg:echo-1'") == 0
+
+
+async def test_unfollowing_marks_the_chat_unreachable_and_following_again_clears_it(
+    zalo_settings: Settings, db: Database, zalo: FakeZalo
+) -> None:
+    citizen = zalo.user("1123581321345589144")
+    async with bot_on_zalo(zalo_settings, db, zalo):
+        await citizen.follow()
+        await citizen.expect("Xin chào")
+        await citizen.unfollow()
+        for _ in range(50):
+            if await db.scalar("SELECT COUNT(*) FROM blocked_chats WHERE channel = 'zalo'"):
+                break
+            await asyncio.sleep(0.05)
+        blocked = await db.scalar("SELECT COUNT(*) FROM blocked_chats WHERE channel = 'zalo'")
+        await citizen.follow()
+        await citizen.expect("Xin chào")
+
+    assert blocked == 1
+    assert await db.scalar("SELECT COUNT(*) FROM blocked_chats WHERE channel = 'zalo'") == 0
