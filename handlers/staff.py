@@ -284,7 +284,8 @@ async def _history_actor(core: Core, src: Database | Transaction, actor: str) ->
     if actor in {"system", "scheduler"}:
         return "Hệ thống"
     _, _, user_id = actor.rpartition(":")
-    if numeric_id(user_id) is not None and (
+    # Zalo ids are strings that may look like staff's Telegram ids: a Zalo actor is always a citizen.
+    if not actor.startswith("zalo:") and numeric_id(user_id) is not None and (
         await _staff_row(src, int(user_id)) is not None or await core.role(user_id) is not None
     ):
         return await person_html(core, src, int(user_id))

@@ -163,6 +163,13 @@ async def test_zalo_citizen_sends_a_pakn_with_a_photo_staff_answer_on_telegram_a
     row = await db.fetchone("SELECT channel, phone, satisfaction, status FROM cases WHERE code = ?", (code,))
     assert row is not None and tuple(row) == ("zalo", "0912345678", "hai_long", "answered")
     assert "Đã trả lời" in looked_up.text or code in looked_up.text
+    # Purge takes the photo the bot kept along with the rest of the case's personal data.
+    from storage.retention import purge_personal_data
+
+    assert await db.scalar("SELECT COUNT(*) FROM stored_files") == 1
+    now = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    assert await purge_personal_data(db, older_than_days=0, now=now, actor="test") == 1
+    assert await db.scalar("SELECT COUNT(*) FROM stored_files") == 0
 
 
 async def test_a_bad_or_missing_signature_is_refused_and_changes_nothing(

@@ -345,7 +345,7 @@ class ZaloChannel:
                                      (case_id,))
             if last is not None and last["action"] == UNREACHABLE_EVENT:
                 return  # staff were told already; nothing happened on the case since
-            await cases.add_event(tx, case_id, now, "zalo", UNREACHABLE_EVENT, case.status, case.status,
+            await cases.add_event(tx, case_id, now, "system", UNREACHABLE_EVENT, case.status, case.status,
                                   "outside Zalo's 7-day window")
             if destination is not None:
                 await outbox.enqueue(tx, destination[0], destination[1], "zalo_undeliverable",
