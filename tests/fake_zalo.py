@@ -89,6 +89,8 @@ class FakeZalo:
         self._runner: web.AppRunner | None = None
         self.base_url = ""
         self.delivery_statuses: list[int] = []
+        # Seconds from sending each webhook delivery to the bot's answer (its acknowledgement).
+        self.ack_seconds: list[float] = []
 
     # --- server
 
@@ -219,8 +221,10 @@ class FakeZalo:
             headers["X-ZEvent-Signature"] = signature
         status = 0
         for _ in range(times):
+            started = time.perf_counter()
             async with self._http.post(self.webhook_url, data=body, headers=headers) as response:
                 status = response.status
+                self.ack_seconds.append(time.perf_counter() - started)
                 self.delivery_statuses.append(status)
         sender = (event.get("sender") or event.get("follower") or {}).get("id")
         if status == 200 and sender and event.get("event_name") != "unfollow":
