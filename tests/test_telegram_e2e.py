@@ -798,3 +798,14 @@ async def test_run_against_an_unreachable_or_refusing_bot_api_is_one_clear_line(
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     assert "Traceback" not in err and "Unclosed" not in err and token not in err
     assert ("refused" in lines[0]) if bot_api == "refusing" else ("cannot use the Bot API" in lines[0])
+
+
+async def test_polling_that_stops_by_itself_ends_the_channel(tg: FakeBot, tg_settings: Settings, db: Database) -> None:
+    """The runtime notices (and `python -m bot run` then exits non-zero for the service manager to restart it)."""
+    async with running(tg_settings, db, telegram=FAST_POLL) as bot:
+        channel = bot.channels["telegram"]
+        assert not channel.ended.is_set()
+        updater = channel.application.updater  # type: ignore[attr-defined]
+        await updater.stop()
+        assert await asyncio.wait_for(bot.wait_ended(), 5) == "telegram"
+        assert channel.health().alive is False
