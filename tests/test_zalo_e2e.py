@@ -489,3 +489,70 @@ async def test_unfollowing_marks_the_chat_unreachable_and_following_again_clears
 
     assert blocked == 1
     assert await db.scalar("SELECT COUNT(*) FROM blocked_chats WHERE channel = 'zalo'") == 0
+
+
+async def test_a_zalo_user_whose_id_looks_like_an_admins_is_no_staff_and_sees_only_their_own_cases(
+    zalo_settings: Settings, db: Database, zalo: FakeZalo
+) -> None:
+    owner = zalo.user("5000000000000000077")
+    lookalike = zalo.user(str(ADMIN))  # Zalo ids are strings; this one happens to read like the admin's
+    async with bot_on_zalo(zalo_settings, db, zalo):
+        code = await submit_pakn_on_zalo(owner, "Đề nghị công khai số điện thoại đường dây nóng của bộ phận một cửa",
+                                         photo=False)
+        await lookalike.say("/dsxuly")
+        refused = await lookalike.expect("chỉ dành cho cán bộ")
+        await lookalike.say(f"/tracuu {code}")
+        other = await lookalike.expect("")
+        await lookalike.say("/tracuu PAKN.20200101.9999")
+        missing = await lookalike.expect("")
+
+    assert refused.text
+    assert other.text.replace(code, "X") == missing.text.replace("PAKN.20200101.9999", "X")
+
+
+@pytest.mark.parametrize("failure", [-32, 502])
+async def test_a_rate_limit_or_server_error_is_retried_until_delivered(
+    failure: int, zalo_settings: Settings, db: Database, zalo: FakeZalo
+) -> None:
+    citizen = zalo.user("4000000000000000001")
+    async with bot_on_zalo(zalo_settings, db, zalo):
+        await citizen.follow()
+        await citizen.expect("Xin chào")
+        zalo.failures = [failure, failure]
+        await citizen.say("/start")
+        await citizen.expect("Xin chào", within=10)
+
+    retried = await db.fetchall("SELECT attempts, sent_at FROM outbox WHERE channel = 'zalo'")
+    assert len(retried) == 1 and retried[0]["sent_at"] is not None and retried[0]["attempts"] == 2
+
+
+def test_settings_show_zalo_secrets_masked(zalo: FakeZalo, tmp_path: Path) -> None:
+    env = {"PATH": os.environ.get("PATH", ""), "PAKN_DB": str(tmp_path / "x.sqlite3"), **zalo.settings()}
+    shown = subprocess.run([sys.executable, "-m", "bot", "settings"], env=env, cwd=REPO, capture_output=True,
+                           text=True, timeout=60).stdout
+    for name in ("ZALO_APP_SECRET", "ZALO_OA_SECRET_KEY", "ZALO_REFRESH_TOKEN"):
+        assert f"{name}=***" in shown
+        assert zalo.settings()[name] not in shown
+    assert f"ZALO_APP_ID={zalo.settings()['ZALO_APP_ID']}" in shown
+
+
+async def test_the_access_token_is_refreshed_before_it_ends(
+    zalo_settings: Settings, db: Database, zalo: FakeZalo
+) -> None:
+    offset = dt.timedelta()
+
+    def clock() -> dt.datetime:
+        return dt.datetime.now(dt.UTC) + offset
+
+    zalo.state.token_lifetime = 900  # Zalo's tokens last about 25 h; 15 minutes here
+    citizen = zalo.user("4000000000000000002")
+    async with bot_on_zalo(zalo_settings, db, zalo, clock=clock):
+        await citizen.follow()
+        await citizen.expect("Xin chào")
+        offset = dt.timedelta(minutes=6)  # 9 minutes left: inside the margin
+        await citizen.say("/start")
+        await citizen.expect("Xin chào")
+
+    assert zalo.state.refreshes == 2
+    # No message was ever refused for its token: the refresh came first.
+    assert len([c for c in zalo.calls if c[0] == "message"]) == len(zalo.sent)

@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.channels.zalo import CHANNEL
 from bot.channels.zalo.outbound import BUTTON_PREFIX
-from handlers.types import Attachment, Contact, Event
+from handlers.types import MAX_BUTTON_DATA, Attachment, Contact, Event
 
 SIGNATURE_HEADER = "X-ZEvent-Signature"
 
@@ -132,7 +132,7 @@ def to_event(data: dict[str, Any], *, chat_id: int, update_id: int, choices: lis
         return None
     if name == "user_send_text":
         text = str(message.get("text") or "")
-        if text.startswith(BUTTON_PREFIX) and len(text) > 1:
+        if text.startswith(BUTTON_PREFIX) and 1 < len(text) <= len(BUTTON_PREFIX) + MAX_BUTTON_DATA:
             return Event(**base, button=text[len(BUTTON_PREFIX):])
         stripped = text.strip()
         if choices and stripped.isascii() and stripped.isdigit() and 1 <= int(stripped) <= len(choices):
