@@ -276,8 +276,10 @@ async def test_a_citizen_silent_for_8_days_gets_no_message_and_staff_are_told(
         admin.say("Sở đã bố trí thêm 20 ghế chờ.")
         await admin.expect("đã trả lời PAKN")
         notice = await admin.expect("quá 7 ngày")
+        edited = await admin.expect("bị từ chối")
         await asyncio.sleep(0.3)
 
+    assert edited.edit and edited.message_id == card.message_id
     assert len(citizen.messages()) == before
     assert code in notice.text
     failed = await db.fetchall("SELECT last_error FROM outbox WHERE channel = 'zalo' AND failed_at IS NOT NULL")

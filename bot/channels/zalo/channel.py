@@ -351,6 +351,13 @@ class ZaloChannel:
             if destination is not None:
                 await outbox.enqueue(tx, destination[0], destination[1], "zalo_undeliverable",
                                      Reply(TEXT_WINDOW_STAFF.format(code=esc(case.code))), now, case_id)
+                if case.staff_message_id is not None:
+                    # The posted card says it too, for whoever looks at the card later.
+                    from handlers.staff import case_card
+
+                    card = await case_card(self.core, case, tx=tx)
+                    edit = Reply(card.text, card.buttons, edit_message_id=case.staff_message_id)
+                    await outbox.enqueue(tx, destination[0], destination[1], "case_card_edit", edit, now, case_id)
         self._wake_others()
 
     async def tell_staff_auth_failed(self) -> None:
