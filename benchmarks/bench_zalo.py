@@ -79,7 +79,7 @@ async def citizen_sends_pakn(citizen: ZaloUser, number: int) -> str:
     await step(citizen.press("Xong"), "Đồng ý xử lý")
     await step(citizen.press("Tôi đồng ý"), "họ và tên")
     await step(citizen.say("Nguyễn Văn An"), "Chia sẻ số điện thoại")
-    await step(citizen.submit_info("Nguyễn Văn An", f"8491{number:07d}"), "Địa chỉ")
+    await step(citizen.submit_info("Nguyễn Văn An", f"8491{number:07d}"), "Địa chỉ")  # no address in the form
     await step(citizen.say("Số 1 Lạch Tray, Ngô Quyền, Hải Phòng"), "Kiểm tra lại phiếu")
     await step(citizen.press("Gửi"), "Đã gửi")
     receipt = await citizen.expect("Mã tra cứu", within=STEP_TIMEOUT)

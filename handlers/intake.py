@@ -497,6 +497,11 @@ async def on_message(core: Core, event: Event, convo: Conversation) -> list[Repl
         if phone is None:
             return await _again(core, event, convo, E_PHONE)
         data["phone"] = phone
+        address = " ".join((event.contact.address if event.contact is not None else "").split())
+        if address and len(address) <= MAX_ADDRESS and _has_letters(address) and not data.get("editing"):
+            # The contact form gave the address too (Zalo): no need to ask; the summary shows it to correct.
+            data["address"], data["email"] = address, None
+            convo.step = "address"
         return await _advance(core, event, convo, extra=[])
     if step == "address":
         value = " ".join(text.split())

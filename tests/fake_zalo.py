@@ -273,7 +273,9 @@ class ZaloUser:
         return await self.zalo.deliver(self.zalo.event("user_send_file", self.user_id, message=message))
 
     async def submit_info(self, name: str, phone: str, address: str = "") -> int:
-        info = {"name": name, "phone": phone, "address": address, "city": "Hải Phòng", "district": "Lê Chân"}
+        info = {"name": name, "phone": phone, "address": address}
+        if address:
+            info.update({"district": "Lê Chân", "city": "Hải Phòng"})
         return await self.zalo.deliver(self.zalo.event("user_submit_info", self.user_id, info=info))
 
     def messages(self) -> list[Sent]:

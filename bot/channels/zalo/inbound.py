@@ -145,7 +145,9 @@ def to_event(data: dict[str, Any], *, chat_id: int, update_id: int, choices: lis
         info = data.get("info") if isinstance(data.get("info"), dict) else {}
         assert isinstance(info, dict)
         phone = normalize_phone(str(info.get("phone") or ""))
-        return Event(**base, contact=Contact(phone, user, str(info.get("name") or "")))
+        parts = [str(info.get(key) or "").strip() for key in ("address", "ward", "district", "city")]
+        address = ", ".join(part for part in parts if part)
+        return Event(**base, contact=Contact(phone, user, str(info.get("name") or ""), address))
     if name in ("user_send_image", "user_send_file"):
         caption = str(message.get("text") or "") or None
         return Event(**base, attachment=attachment, text=caption)
