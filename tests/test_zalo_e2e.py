@@ -163,6 +163,12 @@ async def test_zalo_citizen_sends_a_pakn_with_a_photo_staff_answer_on_telegram_a
     row = await db.fetchone("SELECT channel, phone, satisfaction, status FROM cases WHERE code = ?", (code,))
     assert row is not None and tuple(row) == ("zalo", "0912345678", "hai_long", "answered")
     assert "Đã trả lời" in looked_up.text or code in looked_up.text
+    # The monthly figures count the case under the Zalo channel.
+    from storage.reports import period_counts
+
+    today = dt.datetime.now(both_settings.tz).date()
+    counts = await period_counts(db, today - dt.timedelta(days=40), today + dt.timedelta(days=1))
+    assert counts.channels["zalo"] == 1
     # Purge takes the photo the bot kept along with the rest of the case's personal data.
     from storage.retention import purge_personal_data
 
@@ -193,7 +199,15 @@ async def test_a_bad_or_missing_signature_is_refused_and_changes_nothing(
         async with zalo._http.post(zalo.webhook_url, data=body, headers={"X-ZEvent-Signature": bare}) as response:
             good = response.status
         await citizen.expect("Xin chào")
+        # A body declared above 1 MB is refused before any of it is read.
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(zalo.webhook_url.split(":")[2].split("/")[0]))
+        writer.write(b"POST /zalo/webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 99614720\r\n\r\n")
+        await writer.drain()
+        too_large = int((await asyncio.wait_for(reader.readline(), 5)).split()[1])
+        writer.close()
 
+    assert too_large == 413
     assert statuses == [401, 401, 401]
     assert probe == 200
     assert stored == 0
