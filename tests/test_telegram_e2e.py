@@ -701,6 +701,7 @@ async def declared_too_large(port: int, path: str, size: int = 95 * 1024 * 1024)
     await writer.drain()
     status_line = await asyncio.wait_for(reader.readline(), 5)
     writer.close()
+    await writer.wait_closed()
     return int(status_line.split()[1])
 
 

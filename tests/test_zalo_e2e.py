@@ -206,6 +206,7 @@ async def test_a_bad_or_missing_signature_is_refused_and_changes_nothing(
         await writer.drain()
         too_large = int((await asyncio.wait_for(reader.readline(), 5)).split()[1])
         writer.close()
+        await writer.wait_closed()
 
     assert too_large == 413
     assert statuses == [401, 401, 401]
