@@ -239,9 +239,10 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
 
         -- Zalo webhook events, stored before Zalo gets its 200; key: the message id, or user + event +
-        -- timestamp for events without one. The row id is the event's update id in processed_updates.
+        -- timestamp for events without one. The row id is the event's update id in processed_updates, so it
+        -- is never reused (AUTOINCREMENT), even after old rows are pruned.
         CREATE TABLE zalo_events (
-            id          INTEGER PRIMARY KEY,
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
             event_key   TEXT NOT NULL UNIQUE,
             payload     TEXT NOT NULL,
             received_at TEXT NOT NULL
