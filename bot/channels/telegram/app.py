@@ -139,6 +139,8 @@ def build_application(
         .base_file_url(file_url(settings))
         .rate_limiter(rate_limiter if rate_limiter is not None else AIORateLimiter())
         .concurrent_updates(processor)
+        # Scheduled jobs run on the bot's own scheduler (bot/scheduler.py), not on python-telegram-bot's.
+        .job_queue(None)
         .update_queue(telegram_inbox.InboxQueue(core.db))
         .request(adapter.requests[0])
         .get_updates_request(adapter.requests[1])
