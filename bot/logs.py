@@ -26,6 +26,13 @@ TOKEN_RE = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{20,}")
 MASK = "***"
 
 
+def setting_secrets(settings: object) -> tuple[str, ...]:
+    """The values of every setting declared secret (bot token, webhook secret, Zalo keys)."""
+    from bot.settings import SETTINGS
+
+    return tuple(str(getattr(settings, s.name.lower()) or "") for s in SETTINGS if s.secret)
+
+
 def redact_secrets(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with the given secrets and anything shaped like a bot token replaced by ``***``."""
     for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):

@@ -214,6 +214,14 @@ async def staff_button(core: Core, event: Event, arg: str) -> list[Reply]:
             return [Reply(T_STAFF_GONE)]
         own = await _own_cases(tx, request["channel"], request["user_id"])
         codes = _codes(own)
+        org = esc(core.settings.org_short_name)
+        if op == "erase":
+            message, done = T_CITIZEN_ERASED.format(codes=codes), T_STAFF_ERASED.format(who=who, codes=codes)
+        else:
+            message, done = T_CITIZEN_KEPT.format(org=org, codes=codes), T_STAFF_KEPT.format(who=who, codes=codes)
+        # The answer goes to the citizen through the outbox, queued first so the purge keeps what delivers it
+        # (a channel's user id behind the chat); its row is deleted OUTBOX_KEEP_DAYS after delivery.
+        await outbox.enqueue(tx, request["channel"], request["chat_id"], "erasure_answer", Reply(message), now)
         if op == "erase":
             for row in own:
                 if row["status"] in cases.OPEN_STATUSES:
@@ -222,19 +230,11 @@ async def staff_button(core: Core, event: Event, arg: str) -> list[Reply]:
                                            changes={"reject_reason": WITHDRAWN_REASON})
             await purge_cases(tx, [r["id"] for r in own], now=now, actor=actor,
                               detail=f"theo yêu cầu của người dân lúc {_local(core, request['requested_at'])}")
-            message, done = T_CITIZEN_ERASED.format(codes=codes), T_STAFF_ERASED.format(who=who, codes=codes)
+            await _forget_chat_after_answer(tx, request)
         else:
             for row in own:
                 await cases.add_event(tx, row["id"], now, actor, "erasure_kept", row["status"], row["status"],
                                       "giữ lại theo quy định lưu trữ hồ sơ")
-            org = esc(core.settings.org_short_name)
-            message, done = T_CITIZEN_KEPT.format(org=org, codes=codes), T_STAFF_KEPT.format(who=who, codes=codes)
-        # The answer goes to the citizen through the outbox; its row (and the chat id in it) is deleted
-        # OUTBOX_KEEP_DAYS after delivery.
-        await outbox.enqueue(tx, request["channel"], request["chat_id"], "erasure_answer", Reply(message), now)
-        if op == "erase":
-            await _forget_chat_after_answer(tx, request)
-        else:
             await tx.execute("DELETE FROM data_requests WHERE id = ?", (request_id,))
     if op == "erase":
         await core.db.checkpoint_truncate()

@@ -1,7 +1,8 @@
 """Retention: remove personal data from cases (past their retention period, or on a citizen's request), keeping
 counts and a pseudonymised history; and forget the bot's own bookkeeping once nothing can need it any more.
 
-A purge reaches every place a case's personal data can sit: the case's fields, its attachments' file ids, the
+A purge reaches every place a case's personal data can sit: the case's fields, its attachments' file ids and
+the files the bot kept itself (``stored_files``), the Zalo user id behind the chat (``zalo_users``), the
 texts staff and the citizen wrote (content, answer, notes, reasons: the name, phone, address and e-mail are
 replaced wherever they are quoted; the rating comment is dropped), the history (the citizen's ids become
 ``citizen``, through the one redaction the append-only trigger allows), the outbox messages of the case and
@@ -25,6 +26,13 @@ REDACTED_FIELDS = ("content", "answer", "forwarded_to", "reject_reason")
 REDACTED = "[đã xóa]"
 # How the history names a citizen once their ids are gone.
 PSEUDONYM = "citizen"
+# Files kept by the bot itself (a Zalo citizen's photos) go with their case's attachment rows.
+STORED_FILES_OF_CASE = (
+    "DELETE FROM stored_files WHERE id IN (SELECT CAST(substr(file_id, 8) AS INTEGER) FROM attachments"
+    " WHERE case_id = ? AND file_id LIKE 'stored:%')"
+)
+# A stored file no case points to (its draft was cancelled or expired) is deleted after this long.
+KEEP_UNUSED_FILES = dt.timedelta(days=1)
 
 
 def _phone_pattern(phone: str) -> str | None:
@@ -93,6 +101,7 @@ async def purge_cases(tx: Transaction, case_ids: Sequence[int], *, now: dt.datet
                 (PSEUDONYM if citizen is not None and event["actor"] == citizen else event["actor"],
                  redact(event["detail"], pattern), stamp, event["id"]),
             )
+        await tx.execute(STORED_FILES_OF_CASE, (case_id,))
         await tx.execute("DELETE FROM attachments WHERE case_id = ?", (case_id,))
         await tx.execute("DELETE FROM outbox WHERE case_id = ?", (case_id,))
         await tx.execute("DELETE FROM conversations WHERE json_extract(data, '$.case_id') = ?", (case_id,))
@@ -110,6 +119,13 @@ async def purge_cases(tx: Transaction, case_ids: Sequence[int], *, now: dt.datet
             if other is None:
                 await tx.execute("DELETE FROM blocked_chats WHERE channel = ? AND chat_id = ?",
                                  (case["citizen_channel"], chat))
+                if case["citizen_channel"] == "zalo":
+                    # The Zalo user id behind the chat, unless a message still waits for it or a chat goes on.
+                    await tx.execute(
+                        "DELETE FROM zalo_users WHERE chat_id = ? AND NOT EXISTS (SELECT 1 FROM outbox"
+                        " WHERE channel = 'zalo' AND chat_id = ? AND sent_at IS NULL AND failed_at IS NULL)"
+                        " AND NOT EXISTS (SELECT 1 FROM conversations WHERE channel = 'zalo' AND chat_id = ?)",
+                        (chat, chat, chat))
         await add_event(tx, case_id, now, actor, "purge_personal_data", case["status"], case["status"], detail)
         purged += 1
     if purged:
@@ -181,7 +197,20 @@ async def prune_bookkeeping(db: Database, now: dt.datetime, *, outbox_keep_days:
         "sent outbox messages": await _delete_in_batches(db, "outbox", "sent_at", "?", (outbox_cutoff,)),
         "failed outbox messages": await _delete_in_batches(db, "outbox", "failed_at", "?", (outbox_cutoff,)),
         "idle conversations": await _delete_in_batches(db, "conversations", "updated_at", "?", (convo_cutoff,)),
+        "unused stored files": await _delete_unused_files(db, now),
+        "zalo events": await _delete_in_batches(db, "zalo_events", "received_at", "?", (
+            (utc - KEEP_PROCESSED_UPDATES).isoformat(),)),
     }
+
+
+async def _delete_unused_files(db: Database, now: dt.datetime) -> int:
+    cutoff = (now.astimezone(dt.UTC) - KEEP_UNUSED_FILES).isoformat()
+    async with db.transaction() as tx:
+        return await tx.execute_rowcount(
+            "DELETE FROM stored_files WHERE created_at < ? AND 'stored:' || id NOT IN"
+            " (SELECT file_id FROM attachments WHERE file_id LIKE 'stored:%')",
+            (cutoff,),
+        )
 
 
 async def _delete_in_batches(db: Database, table: str, column: str, cutoff_sql: str,
