@@ -140,6 +140,11 @@ async def forget_handled_updates(tx: Transaction) -> None:
         "DELETE FROM inbox WHERE EXISTS (SELECT 1 FROM processed_updates p"
         " WHERE p.channel = inbox.channel AND p.update_id = inbox.update_id)"
     )
+    # A handled Zalo event keeps its row (its key stops a redelivery being handled twice), not its content.
+    await tx.execute(
+        "UPDATE zalo_events SET payload = '{}' WHERE payload <> '{}' AND EXISTS (SELECT 1 FROM processed_updates p"
+        " WHERE p.channel = 'zalo' AND p.update_id = zalo_events.id)"
+    )
 
 
 async def purge_personal_data(db: Database, *, older_than_days: int, now: dt.datetime, actor: str) -> int:
