@@ -68,6 +68,14 @@ class Period:
         return f"từ {start} đến {end}"
 
     @property
+    def full_range_label(self) -> str:
+        """Both dates in full: "từ 15/6/2025 đến 14/7/2025"."""
+        end = f"{self.end.day}/{self.end.month}/{self.end.year}"
+        if self.start == self.end:
+            return f"ngày {end}"
+        return f"từ {self.start.day}/{self.start.month}/{self.start.year} đến {end}"
+
+    @property
     def slug(self) -> str:
         """A short name for files: 2025-07, 2025-Q3, 2025-H1, 2025-9T, 2025, or the two dates."""
         if self.kind == "month":

@@ -117,7 +117,7 @@ E_NOT_TEXT = "Ở bước này tôi cần tin nhắn chữ. "
 E_CONTENT_SHORT = f"Nội dung quá ngắn (cần ít nhất {MIN_CONTENT} ký tự có chữ). "
 E_CONTENT_LONG = "Nội dung dài {n} ký tự, vượt quá {max} ký tự. Bạn vui lòng rút gọn hoặc gửi phần chính, phần còn lại đính kèm tệp. "
 E_NO_LETTERS = "Nội dung cần có chữ viết (không chỉ biểu tượng cảm xúc hay ký hiệu). "
-E_NAME = f"Họ tên cần có chữ cái và không quá {MAX_NAME} ký tự. "
+E_NAME = f"Họ tên cần có ít nhất hai chữ cái và không quá {MAX_NAME} ký tự (ví dụ: Nguyễn Văn An). "
 E_PHONE = "Số điện thoại chưa đúng. Số di động Việt Nam có 10 chữ số, bắt đầu bằng 03, 05, 07, 08 hoặc 09 (hoặc +84). "
 E_PHONE_OTHER = "Vui lòng chia sẻ số điện thoại của chính bạn, hoặc gõ số. "
 E_ADDRESS = f"Địa chỉ hoặc e-mail cần có chữ và không quá {MAX_ADDRESS} ký tự. "
@@ -141,6 +141,20 @@ _EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[A-Za-z]{2,}$")
 
 def _has_letters(text: str) -> bool:
     return any(unicodedata.category(ch).startswith("L") for ch in text)
+
+
+def valid_name(text: str) -> str | None:
+    """A person's name as the intake takes it (one line, letters, at least two of them), or None."""
+    name = " ".join(text.split())
+    if not name or len(name) > MAX_NAME or "\n" in text.strip() or not _has_letters(name):
+        return None
+    if sum(1 for ch in name if unicodedata.category(ch).startswith("L")) < 2:
+        return None
+    return name
+
+
+def valid_email(text: str) -> bool:
+    return bool(_EMAIL_RE.match(text))
 
 
 def clean_text(text: str | None) -> str:
@@ -478,8 +492,8 @@ async def on_message(core: Core, event: Event, convo: Conversation) -> list[Repl
         data["content"] = text
         return await _advance(core, event, convo)
     if step == "name":
-        name = " ".join(text.split())
-        if not name or len(name) > MAX_NAME or not _has_letters(name) or "\n" in text.strip():
+        name = valid_name(text)
+        if name is None:
             return await _again(core, event, convo, E_NAME)
         data["name"] = name
         return await _advance(core, event, convo)
