@@ -13,6 +13,8 @@ import datetime as dt
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
@@ -68,6 +70,8 @@ XLSX_WIDTHS = {"code": 20, "received_at": 18, "category": 22, "kind": 11, "chann
                "owner_name": 20, "resolved_at": 18, "answer_method": 12, "answer": 50, "forwarded_to": 30,
                "reject_reason": 30, "satisfaction": 14, "satisfaction_comment": 30}
 INSTANT_COLUMNS = ("received_at", "resolved_at")
+# Columns named differently in the database.
+_SOURCE = {"owner": "owner_id"}
 
 CSV_DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -154,86 +158,134 @@ def write_cases_csv(rows: Iterable[Mapping[str, Any]], out: IO[str], tz: ZoneInf
     return writer.count
 
 
-# --- XLSX, in openpyxl's write-only mode (rows stream to disk; time grows with the rows, nothing else)
+# --- XLSX, with XlsxWriter: rows stream to disk in row order (``constant_memory``), so time grows with the rows
+# and nothing else, and strings are only ever written as strings (no formulas, numbers or links guessed from them).
 
 _ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+MAX_CELL_TEXT = 32767
+
+
+def _clean(value: str) -> str:
+    return _ILLEGAL.sub("", value)[:MAX_CELL_TEXT]
+
+
+@dataclass(frozen=True)
+class _Cell:
+    value: Any
+    format: Any = None
+    text: bool = False
+
+
+class Sheet:
+    """One worksheet filled a row at a time."""
+
+    def __init__(self, worksheet: Any) -> None:
+        self.worksheet = worksheet
+        self.row = 0
+
+    def append(self, cells: Iterable[Any]) -> None:
+        ws, row = self.worksheet, self.row
+        for column, cell in enumerate(cells):
+            if cell is None or cell == "":
+                continue
+            if not isinstance(cell, _Cell):
+                cell = _Cell(cell, text=isinstance(cell, str))
+            value = cell.value
+            if value is None:
+                continue
+            if cell.text:
+                ws.write_string(row, column, _clean(str(value)), cell.format)
+            elif isinstance(value, dt.date):
+                ws.write_datetime(row, column, value, cell.format)
+            elif isinstance(value, int | float):
+                ws.write_number(row, column, value, cell.format)
+            else:
+                ws.write_string(row, column, _clean(str(value)), cell.format)
+        self.row += 1
 
 
 class XlsxWriter:
-    """A write-only workbook whose text cells are always text (never a formula or an error value)."""
+    """A workbook whose text cells are always text (never a formula, a number, a link or an error value).
 
-    def __init__(self) -> None:
-        from openpyxl import Workbook
-        from openpyxl.cell import WriteOnlyCell
-        from openpyxl.styles import Alignment, Font
+    ``target`` is a path (rows stream to disk) or a binary stream (the workbook is built in memory)."""
 
-        self.workbook = Workbook(write_only=True)
-        self._cell = WriteOnlyCell
-        self.bold = Font(bold=True)
-        self.wrap = Alignment(wrap_text=True, vertical="top")
+    def __init__(self, target: Any) -> None:
+        import xlsxwriter
 
-    def sheet(self, title: str, widths: Iterable[float] = (), *, freeze: str | None = None) -> Any:
-        from openpyxl.utils import get_column_letter
+        options: dict[str, Any] = {"strings_to_formulas": False, "strings_to_numbers": False,
+                                   "strings_to_urls": False}
+        if isinstance(target, str | Path):
+            options["constant_memory"] = True
+            target = str(target)
+        else:
+            options["in_memory"] = True
+        self.workbook = xlsxwriter.Workbook(target, options)
+        self.bold = self.workbook.add_format({"bold": True})
+        self._formats: dict[str, Any] = {}
 
-        sheet = self.workbook.create_sheet(title)
-        for index, width in enumerate(widths, start=1):
-            sheet.column_dimensions[get_column_letter(index)].width = width
+    def sheet(self, title: str, widths: Iterable[float] = (), *, freeze: str | None = None) -> Sheet:
+        worksheet = self.workbook.add_worksheet(title)
+        for index, width in enumerate(widths):
+            worksheet.set_column(index, index, width)
         if freeze:
-            sheet.freeze_panes = freeze
-        return sheet
+            worksheet.freeze_panes(freeze)
+        return Sheet(worksheet)
 
-    def text(self, sheet: Any, value: str, *, bold: bool = False) -> Any:
+    def number_format(self, number_format: str) -> Any:
+        if number_format not in self._formats:
+            self._formats[number_format] = self.workbook.add_format({"num_format": number_format})
+        return self._formats[number_format]
+
+    def text(self, sheet: Sheet, value: str, *, bold: bool = False) -> _Cell:
         """A cell holding ``value`` as text, whatever it looks like (``=HYPERLINK(…)``, ``#N/A``, ``+84…``)."""
-        cell = self._cell(sheet)
-        cell._value = _ILLEGAL.sub("", value)
-        cell.data_type = "s"
-        if bold:
-            cell.font = self.bold
-        return cell
+        return _Cell(value, self.bold if bold else None, text=True)
 
-    def value(self, sheet: Any, value: Any, number_format: str) -> Any:
-        cell = self._cell(sheet, value=value)
-        cell.number_format = number_format
-        return cell
+    def value(self, sheet: Sheet, value: Any, number_format: str) -> _Cell:
+        return _Cell(value, self.number_format(number_format))
 
-    def header(self, sheet: Any, labels: Iterable[str]) -> None:
+    def header(self, sheet: Sheet, labels: Iterable[str]) -> None:
         sheet.append([self.text(sheet, label, bold=True) for label in labels])
 
-    def save(self, target: Any) -> None:
-        self.workbook.save(target)
+    def save(self) -> None:
+        self.workbook.close()
 
 
 class XlsxCases:
     """Cases written to the first sheet of a workbook in the import's columns, one call per page of rows; dates
     and times are spreadsheet values in local time."""
 
-    def __init__(self, tz: ZoneInfo, *, personal: bool) -> None:
-        self.book = XlsxWriter()
+    def __init__(self, target: Path, tz: ZoneInfo, *, personal: bool) -> None:
+        self.book = XlsxWriter(target)
         self.sheet = self.book.sheet("PAKN", [XLSX_WIDTHS[c] for c in CASE_COLUMNS], freeze="A2")
         self.book.header(self.sheet, CASE_COLUMNS)
         self.tz, self.personal = tz, personal
         self.count = 0
+        self._instant = self.book.number_format("dd/mm/yyyy hh:mm:ss")
+        self._day = self.book.number_format("dd/mm/yyyy")
 
     def add(self, rows: Iterable[Any]) -> None:
-        book, sheet = self.book, self.sheet
+        ws, tz = self.sheet.worksheet, self.tz
+        blank = () if self.personal else PERSONAL_COLUMNS
+        write_string, write_datetime = ws.write_string, ws.write_datetime
         for row in rows:
-            record = case_record(row, self.tz, personal=self.personal)
-            cells: list[Any] = []
-            for column in CASE_COLUMNS:
-                value = record[column]
-                if not value:
-                    cells.append(None)
-                elif column in INSTANT_COLUMNS:
-                    local = dt.datetime.fromisoformat(value).replace(tzinfo=None)
-                    cells.append(book.value(sheet, local, "dd/mm/yyyy hh:mm:ss"))
-                elif column == "due_date":
-                    cells.append(book.value(sheet, dt.date.fromisoformat(value), "dd/mm/yyyy"))
-                elif column == "owner" and value.lstrip("-").isdigit():
-                    cells.append(int(value))
+            line = self.sheet.row
+            for column, name in enumerate(CASE_COLUMNS):
+                value = row[_SOURCE.get(name, name)]
+                if value is None or value == "" or name in blank:
+                    continue
+                if name in INSTANT_COLUMNS:
+                    instant = dt.datetime.fromisoformat(value)
+                    if instant.tzinfo is None:
+                        instant = instant.replace(tzinfo=dt.UTC)
+                    write_datetime(line, column, instant.astimezone(tz).replace(tzinfo=None), self._instant)
+                elif name == "due_date":
+                    write_datetime(line, column, dt.date.fromisoformat(value), self._day)
+                elif isinstance(value, int):
+                    ws.write_number(line, column, value)
                 else:
-                    cells.append(book.text(sheet, value))
-            sheet.append(cells)
+                    write_string(line, column, _clean(str(value)))
+            self.sheet.row += 1
             self.count += 1
 
-    def save(self, target: Any) -> None:
-        self.book.save(target)
+    def save(self) -> None:
+        self.book.save()

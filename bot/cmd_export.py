@@ -68,9 +68,9 @@ async def export_cases(db_path: Path, start: dt.date, end: dt.date, out: Path, t
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".partial")
     csv_file = out.suffix.lower() == ".csv"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
     try:
-        with open(fd, "wb") as raw:
+        with open(tmp, "wb") as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") if csv_file else None
             async with await Database.open(db_path) as db:
                 total = int(await db.scalar(
@@ -78,17 +78,17 @@ async def export_cases(db_path: Path, start: dt.date, end: dt.date, out: Path, t
                     (start.isoformat(), end.isoformat()),
                 ))
                 writer: CsvCases | XlsxCases = (
-                    CsvCases(text, tz, personal=True) if text is not None else XlsxCases(tz, personal=True)
+                    CsvCases(text, tz, personal=True) if text is not None else XlsxCases(tmp, tz, personal=True)
                 )
                 with progress_bar(total, "Đang xuất", enabled=show_progress) as bar:
                     async for page in cases_received_pages(db, start, end):
                         writer.add(page)
                         bar.update(len(page))
-            if isinstance(writer, XlsxCases):
-                writer.save(raw)
             if text is not None:
                 text.flush()
                 text.detach()
+        if isinstance(writer, XlsxCases):
+            writer.save()
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

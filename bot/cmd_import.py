@@ -588,7 +588,8 @@ def write_template(out: Path) -> None:
     """An XLSX with the columns, one example row, and a sheet of the allowed values."""
     if out.suffix.lower() != ".xlsx":
         raise CliError(f"{out}: mẫu nhập là tệp .xlsx", code=2)
-    book = XlsxWriter()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    book = XlsxWriter(out)
     sheet = book.sheet("PAKN", [XLSX_WIDTHS[c] for c in CASE_COLUMNS], freeze="A2")
     book.header(sheet, [COLUMN_LABELS[c] for c in CASE_COLUMNS])
     example: list[Any] = []
@@ -611,8 +612,7 @@ def write_template(out: Path) -> None:
     for column in CASE_COLUMNS:
         if column not in EXPORT_ONLY_COLUMNS:
             notes.append([book.text(notes, f"{COLUMN_LABELS[column]}: mã cột {column}")])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    book.save(out)
+    book.save()
 
 
 # --- command line

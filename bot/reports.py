@@ -457,7 +457,8 @@ def render_xlsx(report: Report, settings: Settings) -> bytes:
     made from text is a text cell (a code or label can never become a formula).
     """
     ctx, heading, sentences, _ = _parts(report, settings)
-    book = XlsxWriter()
+    out = io.BytesIO()
+    book = XlsxWriter(out)
     summary = book.sheet("Tổng hợp", (48, 24, 24, 24))
 
     def line(*values: Any, bold: bool = False) -> None:
@@ -519,6 +520,5 @@ def render_xlsx(report: Report, settings: Settings) -> bytes:
             text(OUTCOME_LABELS.get(case.outcome, case.outcome)),
             text(SATISFACTION_LABELS.get(case.satisfaction or "", "")),
         ])
-    out = io.BytesIO()
-    book.save(out)
+    book.save()
     return out.getvalue()
