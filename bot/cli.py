@@ -127,7 +127,7 @@ def progress_bar(total: int, label: str, *, enabled: bool) -> Iterator[Any]:
         return
     from tqdm import tqdm
 
-    with tqdm(total=total, desc=label, unit=" dòng", file=sys.stderr, leave=False, dynamic_ncols=True) as bar:
+    with tqdm(total=total or None, desc=label, unit=" dòng", file=sys.stderr, leave=False, dynamic_ncols=True) as bar:
         yield bar
 
 
