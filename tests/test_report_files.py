@@ -231,9 +231,10 @@ def test_report_command_writes_xlsx_where_asked(seeded: Path, tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--month", "2025-13"], "month must be 1–12"),
-        (["--from", "2025-07-01"], "--from needs --to"),
-        (["--from", "2025-07-31", "--to", "2025-07-01"], "ends"),
+        (["--month", "2025-13"], "tháng phải từ 1 đến 12"),
+        (["--from", "2025-07-01"], "--from cần đi cùng --to"),
+        (["--from", "2025-07-31", "--to", "2025-07-01"], "kết thúc (01/07/2025) trước khi bắt đầu"),
+        (["--month", "2025-07", "--format", "xlsx", "--out", "r.docx"], "không khớp định dạng xlsx"),
     ],
 )
 def test_report_command_explains_a_bad_period_in_one_line(
@@ -246,5 +247,5 @@ def test_report_command_explains_a_bad_period_in_one_line(
 
 def test_report_command_refuses_a_missing_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", "--month", "2025-07", "--db", str(tmp_path / "none.sqlite3")]) == 1
-    assert "no database" in capsys.readouterr().err
+    assert "không có cơ sở dữ liệu" in capsys.readouterr().err
     assert not (tmp_path / "none.sqlite3").exists()
