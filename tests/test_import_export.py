@@ -15,7 +15,6 @@ from openpyxl import Workbook, load_workbook
 from bot import periods
 from bot.cli import main
 from bot.cmd_import import import_file
-from bot.case_rows import CASE_COLUMNS
 from bot.settings import Settings
 from storage import cases
 from storage.db import Database
@@ -417,6 +416,14 @@ def test_exported_csv_prefixes_dangerous_values_and_import_takes_them_back(tmp_p
     asyncio.run(check())
 
 
+def _rows(path: Path, columns: str) -> list[tuple[Any, ...]]:
+    async def read() -> list[tuple[Any, ...]]:
+        async with await Database.open(path) as db:
+            return [tuple(r) for r in await db.fetchall(f"SELECT {columns} FROM cases ORDER BY code")]
+
+    return asyncio.run(read())
+
+
 def test_export_then_import_gives_back_every_column(tmp_path: Path) -> None:
     text = (
         "code,received_at,category,kind,channel,content,name,phone,email,address,status,owner,resolved_at,"
@@ -439,15 +446,8 @@ def test_export_then_import_gives_back_every_column(tmp_path: Path) -> None:
                    " status, owner_id, resolved_at, answer, answer_method, forwarded_to, reject_reason, satisfaction,"
                    " satisfaction_comment")
 
-        def rows(path: Path) -> list[tuple[Any, ...]]:
-            async def read() -> list[tuple[Any, ...]]:
-                async with await Database.open(path) as db:
-                    return [tuple(r) for r in await db.fetchall(f"SELECT {columns} FROM cases ORDER BY code")]
-
-            return asyncio.run(read())
-
-        assert rows(target) == rows(first)
-        assert rows(first)[0][12] == 555 and rows(first)[0][4] == "zalo"
+        assert _rows(target, columns) == _rows(first, columns)
+        assert _rows(first, columns)[0][12] == 555 and _rows(first, columns)[0][4] == "zalo"
     del second
 
 

@@ -15,8 +15,8 @@ from docx.shared import Length, Pt
 from openpyxl import load_workbook
 
 from bot import periods
-from bot.cli import main
 from bot.case_rows import CASE_COLUMNS
+from bot.cli import main
 from bot.reports import load_report, render_csv, render_docx, render_xlsx
 from bot.settings import Settings
 from storage.db import Database

@@ -239,13 +239,12 @@ def test_backup_copies_the_real_database_even_with_a_hash_or_question_mark_in_it
     db_path = folder / "pakn.sqlite3"
 
     async def prepare() -> None:
-        async with await Database.open(db_path) as db:
-            async with db.transaction() as tx:
-                await tx.execute(
-                    "INSERT INTO cases (code, kind, category, content, received_at, received_date, due_date,"
-                    " forward_due_date, created_at, updated_at) VALUES ('B1', 'phan_anh', 'quy_dinh_hanh_chinh',"
-                    " 'x', '2025-01-01', '2025-01-01', '2025-01-15', '2025-01-08', '2025-01-01', '2025-01-01')"
-                )
+        async with await Database.open(db_path) as db, db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO cases (code, kind, category, content, received_at, received_date, due_date,"
+                " forward_due_date, created_at, updated_at) VALUES ('B1', 'phan_anh', 'quy_dinh_hanh_chinh',"
+                " 'x', '2025-01-01', '2025-01-01', '2025-01-15', '2025-01-08', '2025-01-01', '2025-01-01')"
+            )
 
     asyncio.run(prepare())
     copy = tmp_path / "copy.sqlite3"
