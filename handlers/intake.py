@@ -104,8 +104,9 @@ T_EXPIRED = (
 )
 T_LIMIT = (
     "Bạn đã gửi {limit} PAKN trong hôm nay, là mức tối đa cho một người trong một ngày. "
-    "Vui lòng gửi tiếp vào ngày mai, hoặc gọi đường dây nóng nếu việc cần xử lý gấp."
+    "Vui lòng gửi tiếp vào ngày mai."
 )
+T_LIMIT_HOTLINE = " Nếu việc cần xử lý gấp, bạn có thể gọi đường dây nóng {hotline}."
 T_DUPLICATE = (
     "Nội dung này bạn đã gửi trong 24 giờ qua với mã <code>{code}</code>, nên chúng tôi không tạo phiếu mới. "
     "Bạn có thể theo dõi bằng lệnh /tracuu {code}"
@@ -141,6 +142,14 @@ _EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[A-Za-z]{2,}$")
 
 def _has_letters(text: str) -> bool:
     return any(unicodedata.category(ch).startswith("L") for ch in text)
+
+
+def limit_text(core: Core, limit: int) -> str:
+    """The daily-limit answer; it points to the hotline only when the department has set one."""
+    text = T_LIMIT.format(limit=limit)
+    if core.settings.org_hotline:
+        text += T_LIMIT_HOTLINE.format(hotline=esc(core.settings.org_hotline))
+    return text
 
 
 def valid_name(text: str) -> str | None:
@@ -334,7 +343,7 @@ async def start(core: Core, event: Event) -> list[Reply]:
         return [Reply("Vui lòng nhắn riêng cho bot để gửi phản ánh, kiến nghị.")]
     limit = core.settings.pakn_daily_limit
     if await _today_count(core.db, core, event) >= limit:
-        return [Reply(T_LIMIT.format(limit=limit), menu_buttons())]
+        return [Reply(limit_text(core, limit), menu_buttons())]
     convo = Conversation(event.channel, event.user_id, event.chat_id, FLOW, "kind", {"attachments": []})
     async with core.db.transaction() as tx:
         await conversations.save(tx, convo, core.now())
@@ -602,7 +611,7 @@ async def submit(core: Core, event: Event, convo: Conversation) -> list[Reply]:
             limit = core.settings.pakn_daily_limit
             if await _today_count(tx, core, event) >= limit:
                 await conversations.delete(tx, event.channel, event.user_id)
-                return [Reply(T_LIMIT.format(limit=limit), menu_buttons())]
+                return [Reply(limit_text(core, limit), menu_buttons())]
         case = await cases.create_case(
             tx,
             kind=data["kind"], category=data["category"], content=data["content"],

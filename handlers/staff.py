@@ -114,7 +114,7 @@ CITIZEN_TAKEN = (
     "PAKN <code>{code}</code> của bạn đã được cán bộ tiếp nhận và đang xử lý. Hạn trả lời: {due}. "
     "Gõ /tracuu {code} để xem tình trạng."
 )
-CITIZEN_ANSWER = "📬 <b>Trả lời PAKN {code}</b>\n\n{answer}\n\n<i>{org}</i>"
+CITIZEN_ANSWER = "📬 <b>Trả lời phản ánh, kiến nghị mã {code}</b>\n\n{answer}\n\n<i>{org}</i>"
 CITIZEN_SATISFACTION = "Bạn có hài lòng với việc giải quyết PAKN <code>{code}</code> không?"
 CITIZEN_FORWARDED = (
     "PAKN <code>{code}</code> không thuộc thẩm quyền giải quyết của {org} nên đã được chuyển đến "

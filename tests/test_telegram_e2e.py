@@ -245,14 +245,14 @@ async def test_staff_card_and_an_answer_relayed_to_the_citizen_once(
         await admin.expect("Hãy gửi nội dung trả lời")
         admin.say("Sở đã niêm yết lệ phí tại bộ phận một cửa từ ngày 01/8.")
         await admin.expect("đã trả lời PAKN")
-        answer = await citizen.expect("Trả lời PAKN")
+        answer = await citizen.expect("Trả lời phản ánh, kiến nghị mã")
         await citizen.expect("Bạn có hài lòng")
         edited = await admin.expect("Đã trả lời")
         await settle(tg, db)
 
     assert "Sở đã niêm yết lệ phí" in answer.text
     assert edited.edit and edited.message_id == card.message_id
-    assert len(sent_texts(tg, 5002, "Trả lời PAKN")) == 1
+    assert len(sent_texts(tg, 5002, "Trả lời phản ánh, kiến nghị mã")) == 1
     status = await db.scalar("SELECT status FROM cases WHERE code = ?", (code,))
     assert status == "answered"
 
