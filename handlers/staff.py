@@ -703,6 +703,9 @@ async def flow_message(core: Core, event: Event, convo: Conversation) -> list[Re
     if op == "answer":
         method = convo.data.get("method")
         how = method if isinstance(method, str) else None
+        case = await cases.get_by_id(core.db, case_id)
+        if case is not None and _has_chat(case):
+            return await answer_preview(core, event, case, text)
         return await answer(core, event, case_id, text, how, source="flow")
     if op == "forward":
         return await forward(core, event, case_id, text, source="flow")
@@ -830,6 +833,58 @@ async def _case_command(
     return case, rest, []
 
 
+# --- the answer shown back before it goes to the citizen (Gửi / Sửa / Hủy)
+
+T_PREVIEW = (
+    "👀 <b>Xem lại trước khi gửi.</b> Người dân sẽ nhận được trả lời PAKN <code>{code}</code> như sau:\n\n"
+    "{answer}\n\nBấm «Gửi» để gửi, «Sửa» để viết lại, «Hủy» để thôi."
+)
+T_PREVIEW_EDIT = "✏️ Hãy gửi lại <b>nội dung trả lời</b> PAKN <code>{code}</code> trong tin nhắn tiếp theo."
+T_PREVIEW_CANCELLED = "Đã hủy, chưa gửi gì cho người dân về PAKN <code>{code}</code>."
+T_PREVIEW_GONE = "Bản xem trước này không còn hiệu lực. Gõ /traloi MÃ nội dung để trả lời lại."
+PREVIEW_STEP = "preview"
+
+
+async def answer_preview(core: Core, event: Event, case: Case, text: str) -> list[Reply]:
+    """Keep the answer in the staff member's flow and show it back with Gửi / Sửa / Hủy."""
+    convo = Conversation(event.channel, event.user_id, event.chat_id, "staff_answer", PREVIEW_STEP,
+                         {"case_id": case.id, "text": text})
+    async with core.db.transaction() as tx:
+        await conversations.save(tx, convo, core.now())
+        buttons = [[await core.token_button(label, "ansprev", {"case": case.id, "op": op}, tx=tx)
+                    for label, op in (("✅ Gửi", "send"), ("✏️ Sửa", "edit"), ("✖️ Hủy", "cancel"))]]
+    return [Reply(T_PREVIEW.format(code=esc(case.code), answer=esc(text)), buttons)]
+
+
+async def answer_preview_button(core: Core, event: Event, arg: str) -> list[Reply]:
+    """Gửi / Sửa / Hủy under an answer's preview; only its author's pending answer counts."""
+    if await _role(core, event) is None:
+        return [Reply(TEXT_NOT_STAFF)]
+    try:
+        payload = json.loads(arg)
+    except ValueError:
+        return [Reply(T_BAD_BUTTON)]
+    convo = await conversations.get(core.db, event.channel, event.user_id)
+    if (not isinstance(payload, dict) or convo is None or convo.flow != "staff_answer"
+            or convo.step != PREVIEW_STEP or convo.data.get("case_id") != payload.get("case")):
+        return [Reply(T_PREVIEW_GONE)]
+    case = await cases.get_by_id(core.db, convo.data["case_id"])
+    text = convo.data.get("text")
+    if case is None or not isinstance(text, str):
+        await conversations.clear(core.db, event.channel, event.user_id)
+        return [Reply(T_PREVIEW_GONE)]
+    op = payload.get("op")
+    if op == "send":
+        return await answer(core, event, case.id, text, None, source="flow")
+    if op == "edit":
+        convo.step, convo.data = "text", {"case_id": case.id}
+        async with core.db.transaction() as tx:
+            await conversations.save(tx, convo, core.now())
+        return [Reply(T_PREVIEW_EDIT.format(code=esc(case.code)))]
+    await conversations.clear(core.db, event.channel, event.user_id)
+    return [Reply(T_PREVIEW_CANCELLED.format(code=esc(case.code)))]
+
+
 async def answer_command(core: Core, event: Event) -> list[Reply]:
     """/traloi MÃ nội dung — for hotline/paper cases: /traloi MÃ dienthoai|thu|email nội dung."""
     case, rest, problem = await _case_command(core, event, "traloi", need_text=MAX_ANSWER + 20)
@@ -844,6 +899,13 @@ async def answer_command(core: Core, event: Event) -> list[Reply]:
         rest = text
     if html_len(rest) > MAX_ANSWER:
         return [Reply(T_TOO_LONG_COMMAND.format(length=html_len(rest), limit=MAX_ANSWER))]
+    if _has_chat(case):
+        existing = await conversations.get(core.db, event.channel, event.user_id)
+        if existing is not None and existing.flow not in FLOW_OPS:
+            return [Reply(T_OTHER_FLOW)]
+        if case.status not in cases.TRANSITIONS["answer"]:
+            return [Reply(_refusal(case.code, "answer", case.status))]
+        return await answer_preview(core, event, case, rest)
     return await answer(core, event, case.id, rest, method, source="command")
 
 
@@ -1230,6 +1292,7 @@ def register(router: Router) -> None:
     for name, description, handler, admins in _COMMANDS:
         router.command(name, description, staff_only=True, admin_only=admins, allowed_in_flow=True)(handler)
     router.button("case", staff_only=True, token_only=True)(case_button)
+    router.button("ansprev", staff_only=True, token_only=True)(answer_preview_button)
     for flow in FLOW_OPS:
         router.flows[flow] = flow_message
         router.flow_prompts[flow] = flow_prompt

@@ -29,10 +29,10 @@ def code_title(code: str) -> str:
 T_NONE = "Bạn chưa gửi phản ánh, kiến nghị nào. Gõ /phananh để gửi."
 T_NOT_FOUND = (
     "Không tìm thấy PAKN mã <code>{code}</code> trong các PAKN bạn đã gửi. Vui lòng kiểm tra lại mã "
-    "(ví dụ PAKN.20250707.0001, ghi trong biên nhận), hoặc gõ /tracuu để xem danh sách PAKN của bạn."
+    "(ví dụ PAKN.20250101.0001, ghi trong biên nhận), hoặc gõ /tracuu để xem danh sách PAKN của bạn."
 )
 T_BAD_CODE = (
-    "Mã tra cứu ghi trong biên nhận, ví dụ <code>PAKN.20250707.0001</code>. Gõ /tracuu để xem danh sách PAKN của bạn."
+    "Mã tra cứu ghi trong biên nhận, ví dụ <code>PAKN.20250101.0001</code>. Gõ /tracuu để xem danh sách PAKN của bạn."
 )
 T_SAT_THANKS = "Cảm ơn bạn đã đánh giá. Nếu muốn, bạn có thể gõ thêm góp ý (hoặc bấm «Bỏ qua»)."
 T_SAT_DONE = "Cảm ơn góp ý của bạn. Ý kiến đã được ghi nhận vào hồ sơ PAKN."

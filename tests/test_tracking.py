@@ -44,7 +44,7 @@ async def test_someone_elses_code_looks_exactly_like_an_unknown_code(core: Core,
 async def test_malformed_code_gets_the_format_explained(core: Core, person: Any) -> None:
     p = person("1001")
     await p.send("/tracuu <b>abc</b>'; DROP TABLE cases;--")
-    assert "PAKN.20250707.0001" in p.text and "YYYYMMDD" not in p.text and "<b>abc" not in p.text
+    assert "PAKN.20250101.0001" in p.text and "YYYYMMDD" not in p.text and "<b>abc" not in p.text
 
 
 async def test_citizen_with_no_cases_is_told_how_to_send_one(core: Core, person: Any) -> None:
