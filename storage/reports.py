@@ -284,3 +284,36 @@ async def cases_received(db: Reader, start: dt.date, end: dt.date) -> list[sqlit
         "SELECT * FROM cases WHERE received_date BETWEEN ? AND ? ORDER BY received_date, received_at, code",
         (start.isoformat(), end.isoformat()),
     )
+
+
+@dataclass(frozen=True)
+class WeekSummary:
+    """What the weekly summary to staff states about [start, end] and the open cases on ``today``."""
+
+    received: int
+    answered: int
+    forwarded: int
+    not_accepted: int
+    overdue: int
+    due_soon: int
+
+
+async def week_summary(db: Reader, start: dt.date, end: dt.date, today: dt.date, due_by: dt.date) -> WeekSummary:
+    """Received and closed within [start, end]; open cases overdue on ``today``, and due by ``due_by``."""
+    rows = await db.scan(
+        """SELECT
+             (SELECT count(*) FROM cases WHERE received_date BETWEEN :from AND :to) AS received,
+             (SELECT count(*) FROM cases WHERE status = 'answered' AND resolved_date BETWEEN :from AND :to)
+                 AS answered,
+             (SELECT count(*) FROM cases WHERE status = 'forwarded' AND resolved_date BETWEEN :from AND :to)
+                 AS forwarded,
+             (SELECT count(*) FROM cases WHERE status = 'not_accepted' AND resolved_date BETWEEN :from AND :to)
+                 AS not_accepted,
+             (SELECT count(*) FROM cases WHERE status IN ('new', 'in_progress') AND due_date < :today) AS overdue,
+             (SELECT count(*) FROM cases WHERE status IN ('new', 'in_progress')
+                  AND due_date BETWEEN :today AND :due_by) AS due_soon""",
+        {"from": start.isoformat(), "to": end.isoformat(), "today": today.isoformat(), "due_by": due_by.isoformat()},
+    )
+    row = rows[0]
+    return WeekSummary(*(int(row[k]) for k in ("received", "answered", "forwarded", "not_accepted", "overdue",
+                                               "due_soon")))

@@ -1,5 +1,5 @@
 """Scheduled work on python-telegram-bot's JobQueue, in PAKN_TIMEZONE: the staff digest, newly overdue cases,
-the monthly report, the expiry of idle PAKN drafts, and housekeeping: handled updates leave the inbox, old
+the monthly report, the weekly summary, the expiry of idle PAKN drafts, and housekeeping: handled updates leave the inbox, old
 processed update ids and button tokens are forgotten.
 
 Jobs only write to the database and the outbox (in one transaction each); the outbox sender delivers. The
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MONTHLY_REPORT = "monthly_report"
+WEEKLY_SUMMARY = "weekly_summary"
 DRAFT_EXPIRY_EVERY = dt.timedelta(minutes=1)
 HOUSEKEEPING_EVERY = dt.timedelta(hours=1)
 
@@ -46,6 +47,8 @@ def schedule_jobs(job_queue: JobQueue[Any], core: Core, wake_outbox: Callable[[]
     if settings.report_monthly:
         job_queue.run_daily(monthly_report_job, time=settings.report_time.replace(tzinfo=tz), data=data,
                             name="monthly_report")
+    job_queue.run_daily(weekly_summary_job, time=settings.weekly_summary_time.replace(tzinfo=tz), data=data,
+                        name="weekly_summary")
     job_queue.run_repeating(expire_drafts_job, interval=DRAFT_EXPIRY_EVERY, first=DRAFT_EXPIRY_EVERY,
                             data=data, name="expire_drafts")
     job_queue.run_repeating(housekeeping_job, interval=HOUSEKEEPING_EVERY, first=HOUSEKEEPING_EVERY,
@@ -86,7 +89,16 @@ async def monthly_report_job(context: CallbackContext[Any, Any, Any, Any]) -> No
         services.wake_outbox()
 
 
-async def enqueue_monthly_report(core: Core, make_replies: Callable[..., Any]) -> int:
+async def weekly_summary_job(context: CallbackContext[Any, Any, Any, Any]) -> None:
+    """The weekly summary to the staff group on WEEKLY_SUMMARY_DAY."""
+    from handlers.reports import weekly_summary_replies
+
+    services = _services(context)
+    if await enqueue_monthly_report(services.core, weekly_summary_replies, kind=WEEKLY_SUMMARY):
+        services.wake_outbox()
+
+
+async def enqueue_monthly_report(core: Core, make_replies: Callable[..., Any], *, kind: str = MONTHLY_REPORT) -> int:
     """Put today's report replies (if today is a report day) in the outbox, once per day; return how many."""
     destination = core.staff_destination()
     if destination is None:
@@ -99,13 +111,13 @@ async def enqueue_monthly_report(core: Core, make_replies: Callable[..., Any]) -
     day_start = dt.datetime.combine(today, dt.time(0), tzinfo=core.settings.tz).astimezone(dt.UTC)
     async with core.db.transaction() as tx:
         if await tx.fetchone(
-            "SELECT 1 FROM outbox WHERE kind = ? AND created_at >= ? LIMIT 1", (MONTHLY_REPORT, day_start.isoformat())
+            "SELECT 1 FROM outbox WHERE kind = ? AND created_at >= ? LIMIT 1", (kind, day_start.isoformat())
         ):
-            log.info("monthly report already queued today")
+            log.info("%s already queued today", kind)
             return 0
         for reply in replies:
-            await outbox.enqueue(tx, destination[0], destination[1], MONTHLY_REPORT, reply, now)
-    log.info("monthly report queued (%d messages)", len(replies))
+            await outbox.enqueue(tx, destination[0], destination[1], kind, reply, now)
+    log.info("%s queued (%d messages)", kind, len(replies))
     return len(replies)
 
 
