@@ -639,9 +639,11 @@ async def test_scheduled_jobs_run_in_hanoi_time_and_expire_idle_drafts(
         job_queue = running.application.job_queue
         assert job_queue is not None
         jobs = {job.name: job for job in job_queue.jobs()}
-        assert set(jobs) == {"daily_digest", "overdue_check", "monthly_report", "expire_drafts", "housekeeping"}
+        assert set(jobs) == {"daily_digest", "overdue_check", "monthly_report", "weekly_summary", "expire_drafts",
+                             "housekeeping"}
         tz = tg_settings.tz
-        for name, at in (("daily_digest", "08:00"), ("overdue_check", "08:05"), ("monthly_report", "08:00")):
+        for name, at in (("daily_digest", "08:00"), ("overdue_check", "08:05"), ("monthly_report", "08:00"),
+                         ("weekly_summary", "16:30")):
             next_t = jobs[name].next_t
             assert next_t is not None and next_t.astimezone(tz).strftime("%H:%M") == at
         citizen.command("phananh")
