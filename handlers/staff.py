@@ -58,7 +58,7 @@ T_TOO_LONG = (
 T_TOO_LONG_COMMAND = "Nội dung quá dài ({length} ký tự); tối đa {limit} ký tự."
 T_FLOW_GONE = "Thao tác trước đó đã hết hiệu lực (PAKN không còn tồn tại)."
 T_FLOW_EXPIRED = (
-    "Thao tác với PAKN <code>{code}</code> đã hết hiệu lực sau {minutes} phút không dùng, nên nội dung vừa gửi "
+    "Thao tác với <code>{code}</code> đã hết hiệu lực sau {minutes} phút không dùng, nên nội dung vừa gửi "
     "<b>không</b> được lưu. Bấm lại nút trên thẻ PAKN hoặc dùng lệnh để làm tiếp."
 )
 
@@ -111,53 +111,53 @@ SATISFACTION = (
 )
 
 CITIZEN_TAKEN = (
-    "PAKN <code>{code}</code> của bạn đã được cán bộ tiếp nhận và đang xử lý. Hạn trả lời: {due}. "
+    "Phản ánh, kiến nghị mã <code>{code}</code> của bạn đã được cán bộ tiếp nhận và đang xử lý. Hạn trả lời: {due}. "
     "Gõ /tracuu {code} để xem tình trạng."
 )
 CITIZEN_ANSWER = "📬 <b>Trả lời phản ánh, kiến nghị mã {code}</b>\n\n{answer}\n\n<i>{org}</i>"
-CITIZEN_SATISFACTION = "Bạn có hài lòng với việc giải quyết PAKN <code>{code}</code> không?"
+CITIZEN_SATISFACTION = "Bạn có hài lòng với việc giải quyết phản ánh, kiến nghị mã <code>{code}</code> không?"
 CITIZEN_FORWARDED = (
-    "PAKN <code>{code}</code> không thuộc thẩm quyền giải quyết của {org} nên đã được chuyển đến "
+    "Phản ánh, kiến nghị mã <code>{code}</code> không thuộc thẩm quyền giải quyết của {org} nên đã được chuyển đến "
     "<b>{body}</b> để xem xét, giải quyết theo Điều 9 Nghị định 20/2008/NĐ-CP. Cơ quan này sẽ trả lời bạn."
 )
-CITIZEN_REJECTED = "PAKN <code>{code}</code> không được tiếp nhận.\nLý do: {reason}"
-CITIZEN_REOPENED = "PAKN <code>{code}</code> của bạn được mở lại để tiếp tục xem xét, giải quyết."
+CITIZEN_REJECTED = "Phản ánh, kiến nghị mã <code>{code}</code> không được tiếp nhận.\nLý do: {reason}"
+CITIZEN_REOPENED = "Phản ánh, kiến nghị mã <code>{code}</code> của bạn được mở lại để tiếp tục xem xét, giải quyết."
 
 PROMPTS = {
     "staff_answer": (
-        "✍️ Hãy gửi <b>nội dung trả lời</b> PAKN <code>{code}</code> trong tin nhắn tiếp theo "
+        "✍️ Hãy gửi <b>nội dung trả lời</b> <code>{code}</code> trong tin nhắn tiếp theo "
         "(ở nhóm này hoặc nhắn riêng cho bot). Nội dung được gửi nguyên văn cho người dân. Gõ /huy để thôi."
     ),
     "staff_answer_offline": (
-        "✍️ PAKN <code>{code}</code> nhận qua {channel}, người dân không nhắn tin với bot. "
+        "✍️ <code>{code}</code> nhận qua {channel}, người dân không nhắn tin với bot. "
         "Hãy gửi <b>tóm tắt nội dung đã trả lời</b> ({method}) trong tin nhắn tiếp theo. Gõ /huy để thôi."
     ),
     "staff_forward": (
-        "↪️ Hãy gửi <b>tên cơ quan có thẩm quyền</b> nhận PAKN <code>{code}</code> trong tin nhắn tiếp theo. "
+        "↪️ Hãy gửi <b>tên cơ quan có thẩm quyền</b> nhận <code>{code}</code> trong tin nhắn tiếp theo. "
         "Gõ /huy để thôi."
     ),
     "staff_reject": (
-        "⛔ Hãy gửi <b>lý do không tiếp nhận</b> PAKN <code>{code}</code> (sẽ gửi cho người dân) "
+        "⛔ Hãy gửi <b>lý do không tiếp nhận</b> <code>{code}</code> (sẽ gửi cho người dân) "
         "trong tin nhắn tiếp theo. Gõ /huy để thôi."
     ),
     "staff_note": (
-        "🗒 Hãy gửi <b>ghi chú nội bộ</b> cho PAKN <code>{code}</code> trong tin nhắn tiếp theo "
+        "🗒 Hãy gửi <b>ghi chú nội bộ</b> cho <code>{code}</code> trong tin nhắn tiếp theo "
         "(người dân không thấy ghi chú). Gõ /huy để thôi."
     ),
 }
 ANSWER_METHOD_QUESTION = (
-    "PAKN <code>{code}</code> nhận qua {channel}, người dân không nhắn tin với bot. Anh/chị đã trả lời "
+    "<code>{code}</code> nhận qua {channel}, người dân không nhắn tin với bot. Anh/chị đã trả lời "
     "người dân bằng cách nào?"
 )
 
 DONE = {
-    "take": "✅ {who} đã nhận xử lý PAKN <code>{code}</code>.",
-    "assign": "👤 {who} đã phân công PAKN <code>{code}</code> cho {owner}.",
-    "answer": "✅ {who} đã trả lời PAKN <code>{code}</code>.{sent}",
-    "forward": "↪️ {who} đã chuyển PAKN <code>{code}</code> đến {body}.{sent}",
-    "reject": "⛔ {who} đã ghi nhận không tiếp nhận PAKN <code>{code}</code>.{sent}",
-    "note": "🗒 Đã lưu ghi chú nội bộ cho PAKN <code>{code}</code>.",
-    "reopen": "🔄 {who} đã mở lại PAKN <code>{code}</code>.",
+    "take": "✅ {who} đã nhận xử lý <code>{code}</code>.",
+    "assign": "👤 {who} đã phân công <code>{code}</code> cho {owner}.",
+    "answer": "✅ {who} đã trả lời <code>{code}</code>.{sent}",
+    "forward": "↪️ {who} đã chuyển <code>{code}</code> đến {body}.{sent}",
+    "reject": "⛔ {who} đã ghi nhận không tiếp nhận <code>{code}</code>.{sent}",
+    "note": "🗒 Đã lưu ghi chú nội bộ cho <code>{code}</code>.",
+    "reopen": "🔄 {who} đã mở lại <code>{code}</code>.",
 }
 SENT_TO_CITIZEN = " Người dân sẽ nhận được thông báo."
 NO_CHAT = " Người dân không nhắn tin với bot nên không có thông báo tự động."
@@ -316,9 +316,9 @@ async def _find_case(core: Core, raw: str, usage: str) -> tuple[Case | None, lis
 def _refusal(code: str, action: str, status: str) -> str:
     label = cases.STATUS_LABELS.get(status, status)
     if action == "reopen":
-        return f"PAKN <code>{esc(code)}</code> đang mở («{esc(label)}»), không cần mở lại."
+        return f"<code>{esc(code)}</code> đang mở («{esc(label)}»), không cần mở lại."
     verb = ACTION_VERBS.get(action, action)
-    text = f"Không thể {verb} PAKN <code>{esc(code)}</code>: PAKN đã ở trạng thái «{esc(label)}»."
+    text = f"Không thể {verb} <code>{esc(code)}</code>: PAKN đã ở trạng thái «{esc(label)}»."
     if status in cases.CLOSED_STATUSES:
         text += f" Nếu cần xử lý lại, quản trị viên dùng /molai {esc(code)}."
     return text
@@ -514,10 +514,10 @@ async def take(core: Core, event: Event, case_id: int, *, source: Source) -> lis
 
     def plan(case: Case) -> tuple[dict[str, Any], str]:
         if case.owner_id == me and case.status == "in_progress":
-            raise _Refused(f"Anh/chị đang xử lý PAKN <code>{esc(case.code)}</code> rồi.")
+            raise _Refused(f"Anh/chị đang xử lý <code>{esc(case.code)}</code> rồi.")
         if case.owner_id is not None and case.status == "in_progress":
             raise _Refused(
-                f"PAKN <code>{esc(case.code)}</code> đã có người xử lý. Nếu cần giao lại, dùng nút Phân công "
+                f"<code>{esc(case.code)}</code> đã có người xử lý. Nếu cần giao lại, dùng nút Phân công "
                 f"hoặc /phancong {esc(case.code)} ID."
             )
         return {"owner_id": me}, f"người xử lý: {case.owner_id or '—'} → {me}"
@@ -535,7 +535,7 @@ async def assign(core: Core, event: Event, case_id: int, owner: int, *, source: 
 
     def plan(case: Case) -> tuple[dict[str, Any], str]:
         if case.owner_id == owner and case.status == "in_progress":
-            raise _Refused(f"PAKN <code>{esc(case.code)}</code> đã do {owner_html} xử lý.")
+            raise _Refused(f"<code>{esc(case.code)}</code> đã do {owner_html} xử lý.")
         return {"owner_id": owner}, f"người xử lý: {case.owner_id or '—'} → {owner}"
 
     return await _perform(core, event, case_id, _Move(
@@ -799,7 +799,7 @@ async def _staff_picker(core: Core, case: Case) -> list[Reply]:
             [await core.token_button(label[:60], "case", _payload(case.id, "assign_to", user=uid), tx=tx)]
             for uid, label in members
         ]
-    return [Reply(f"Chọn cán bộ xử lý PAKN <code>{esc(case.code)}</code>:", buttons)]
+    return [Reply(f"Chọn cán bộ xử lý <code>{esc(case.code)}</code>:", buttons)]
 
 
 async def _method_picker(core: Core, case: Case) -> list[Reply]:
@@ -836,11 +836,11 @@ async def _case_command(
 # --- the answer shown back before it goes to the citizen (Gửi / Sửa / Hủy)
 
 T_PREVIEW = (
-    "👀 <b>Xem lại trước khi gửi.</b> Người dân sẽ nhận được trả lời PAKN <code>{code}</code> như sau:\n\n"
+    "👀 <b>Xem lại trước khi gửi.</b> Người dân sẽ nhận được trả lời <code>{code}</code> như sau:\n\n"
     "{answer}\n\nBấm «Gửi» để gửi, «Sửa» để viết lại, «Hủy» để thôi."
 )
-T_PREVIEW_EDIT = "✏️ Hãy gửi lại <b>nội dung trả lời</b> PAKN <code>{code}</code> trong tin nhắn tiếp theo."
-T_PREVIEW_CANCELLED = "Đã hủy, chưa gửi gì cho người dân về PAKN <code>{code}</code>."
+T_PREVIEW_EDIT = "✏️ Hãy gửi lại <b>nội dung trả lời</b> <code>{code}</code> trong tin nhắn tiếp theo."
+T_PREVIEW_CANCELLED = "Đã hủy, chưa gửi gì cho người dân về <code>{code}</code>."
 T_PREVIEW_GONE = "Bản xem trước này không còn hiệu lực. Gõ /traloi MÃ nội dung để trả lời lại."
 PREVIEW_STEP = "preview"
 
@@ -1255,7 +1255,7 @@ async def announce_overdue(core: Core) -> int:
                 owner = f"người xử lý: {await person_html(core, tx, case.owner_id)}"
             late = core.calendar.working_days_between(case.due, today)
             text = (
-                f"⏰ PAKN <code>{esc(case.code)}</code> đã <b>quá hạn trả lời</b> (hạn {_date(case.due)}, "
+                f"⏰ <code>{esc(case.code)}</code> đã <b>quá hạn trả lời</b> (hạn {_date(case.due)}, "
                 f"quá {late} ngày làm việc); {owner}. Xem: /xem {esc(case.code)}"
             )
             await outbox.enqueue(tx, destination[0], destination[1], "overdue", Reply(text), now, case.id)

@@ -248,7 +248,7 @@ async def test_taking_a_case_someone_else_owns_is_refused(core: Core, team: dict
     assert "đã có người xử lý" in team["colleague_group"].text
     assert await snapshot(core.db) == before
     await team["staff_group"].press(button(card, "Nhận xử lý"))
-    assert "đang xử lý PAKN" in team["staff_group"].text
+    assert "đang xử lý <code>PAKN." in team["staff_group"].text
 
 
 async def test_two_staff_pressing_take_at_once_make_one_owner(core: Core, team: dict[str, Any]) -> None:

@@ -246,7 +246,7 @@ async def test_staff_card_and_an_answer_relayed_to_the_citizen_once(
         admin.say("Sở đã niêm yết lệ phí tại bộ phận một cửa từ ngày 01/8.")
         preview = await admin.expect("Xem lại trước khi gửi")
         admin.press("Gửi", on=preview)
-        await admin.expect("đã trả lời PAKN")
+        await admin.expect("đã trả lời")
         answer = await citizen.expect("Trả lời phản ánh, kiến nghị mã")
         await citizen.expect("Bạn có hài lòng")
         edited = await admin.expect("Đã trả lời")
