@@ -265,27 +265,33 @@ class XlsxCases:
 
     def add(self, rows: Iterable[Any]) -> None:
         ws, tz = self.sheet.worksheet, self.tz
-        blank = () if self.personal else PERSONAL_COLUMNS
-        write_string, write_datetime = ws.write_string, ws.write_datetime
+        write_string, write_datetime, write_number = ws.write_string, ws.write_datetime, ws.write_number
+        instant_format, day_format = self._instant, self._day
+        # What to do with each column, decided once: (index, database column, kind).
+        plan = [(i, _SOURCE.get(name, name), "instant" if name in INSTANT_COLUMNS else "day" if name == "due_date"
+                 else "text") for i, name in enumerate(CASE_COLUMNS) if self.personal or name not in PERSONAL_COLUMNS]
+        line = self.sheet.row
         for row in rows:
-            line = self.sheet.row
-            for column, name in enumerate(CASE_COLUMNS):
-                value = row[_SOURCE.get(name, name)]
-                if value is None or value == "" or name in blank:
+            for column, source, kind in plan:
+                value = row[source]
+                if value is None or value == "":
                     continue
-                if name in INSTANT_COLUMNS:
+                if kind == "text":
+                    if isinstance(value, int):
+                        write_number(line, column, value)
+                    else:
+                        # XlsxWriter escapes control characters itself; strings are never formulas here.
+                        write_string(line, column, value if len(value) <= MAX_CELL_TEXT else value[:MAX_CELL_TEXT])
+                elif kind == "instant":
                     instant = dt.datetime.fromisoformat(value)
                     if instant.tzinfo is None:
                         instant = instant.replace(tzinfo=dt.UTC)
-                    write_datetime(line, column, instant.astimezone(tz).replace(tzinfo=None), self._instant)
-                elif name == "due_date":
-                    write_datetime(line, column, dt.date.fromisoformat(value), self._day)
-                elif isinstance(value, int):
-                    ws.write_number(line, column, value)
+                    write_datetime(line, column, instant.astimezone(tz).replace(tzinfo=None), instant_format)
                 else:
-                    write_string(line, column, _clean(str(value)))
-            self.sheet.row += 1
+                    write_datetime(line, column, dt.date.fromisoformat(value), day_format)
+            line += 1
             self.count += 1
+        self.sheet.row = line
 
     def save(self) -> None:
         self.book.save()
