@@ -1,8 +1,8 @@
 """``python -m bot import FILE.csv|FILE.xlsx``: load historical PAKN cases, checked whole before anything is written.
 
-The file is read twice, a row at a time (never held whole): first every row is checked, and any bad row is
-listed with its line number and reason and nothing is written (unless ``--skip-invalid``); then the good rows
-are written in batches of ``BATCH`` cases, each batch its own short transaction, so a bot running on the same
+The file is read once, a row at a time (never held whole): every row is checked, and any bad row is listed
+with its line number and reason and nothing is written (unless ``--skip-invalid``); the good cases wait in a
+temporary file meanwhile. Then they are written in batches of ``BATCH`` cases, each batch its own short transaction, so a bot running on the same
 database waits at most one batch for the write lock. Cases whose code is already in the database are left as
 they are, so importing the same file twice changes nothing, and an import that is interrupted (power cut,
 Ctrl+C) is finished by running the same command again: the batches already written stay, each case complete
@@ -19,14 +19,16 @@ import argparse
 import asyncio
 import csv
 import datetime as dt
+import pickle
 import re
 import sys
+import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from bot.case_rows import (
@@ -450,8 +452,12 @@ def _body(rows: Rows, checker: Checker, problems: Problems | None) -> Iterator[t
         yield line, values
 
 
-def check_file_rows(path: Path, checker: Checker, tick: Callable[[int], object] | None = None) -> tuple[int, Problems]:
-    """First reading: every row checked, nothing kept but the problems and each code's first line."""
+def check_file_rows(
+    path: Path, checker: Checker, spool: IO[bytes], tick: Callable[[int], object] | None = None,
+) -> tuple[int, Problems]:
+    """First reading: every row checked; the good cases go to ``spool`` (a temporary file, so memory stays flat
+    whatever the file's size; created 0600 and already unlinked), with the problems and each code's first line
+    kept."""
     problems = Problems()
     first_line: dict[str, int] = {}
     rows = 0
@@ -463,11 +469,21 @@ def check_file_rows(path: Path, checker: Checker, tick: Callable[[int], object] 
                 reasons = [f"mã {case.code} đã có ở dòng {first_line[case.code]}"]
             else:
                 first_line[case.code] = line
+                pickle.dump(case, spool, protocol=pickle.HIGHEST_PROTOCOL)
         if reasons:
             problems.add(Problem(line, "; ".join(reasons)))
         if tick is not None:
             tick(1)
     return rows, problems
+
+
+def _spooled(spool: IO[bytes]) -> Iterator[ImportedCase]:
+    spool.seek(0)
+    while True:
+        try:
+            yield pickle.load(spool)
+        except EOFError:
+            return
 
 
 # --- writing
@@ -530,36 +546,33 @@ async def import_file(
     now = now or dt.datetime.now(dt.UTC)
     check_file(path)
     checker = Checker(settings, now)
-    with progress_bar(0, "Đang kiểm tra", enabled=show_progress) as bar:
-        rows, problems = await asyncio.to_thread(check_file_rows, path, checker, bar.update)
-    result = ImportResult(rows=rows, problems=problems)
-    if problems and (not skip_invalid or any(p.line == checker.header_line for p in problems.shown)):
-        return result
-    stamp = now.isoformat()
-    batch: list[ImportedCase] = []
+    with tempfile.TemporaryFile() as spool:
+        with progress_bar(0, "Đang kiểm tra", enabled=show_progress) as bar:
+            rows, problems = await asyncio.to_thread(check_file_rows, path, checker, spool, bar.update)
+        result = ImportResult(rows=rows, problems=problems)
+        if problems and (not skip_invalid or any(p.line == checker.header_line for p in problems.shown)):
+            return result
+        stamp = now.isoformat()
+        batch: list[ImportedCase] = []
 
-    async def flush() -> None:
-        started = time.perf_counter()
-        async with db.transaction() as tx:
-            imported, present = await store_batch(tx, batch, stamp=stamp, source=path.name)
-        result.longest_lock = max(result.longest_lock, time.perf_counter() - started)
-        result.imported += imported
-        result.already_present += present
-        batch.clear()
+        async def flush() -> None:
+            started = time.perf_counter()
+            async with db.transaction() as tx:
+                imported, present = await store_batch(tx, batch, stamp=stamp, source=path.name)
+            result.longest_lock = max(result.longest_lock, time.perf_counter() - started)
+            result.imported += imported
+            result.already_present += present
+            batch.clear()
 
-    with progress_bar(rows, "Đang nhập", enabled=show_progress) as bar:
-        for line, values in _body(read_rows(path), checker, None):
-            bar.update(1)
-            if line in problems.lines:
-                continue
-            case, _ = checker.case(line, values)
-            if case is None:  # the file changed since it was checked
-                raise ImportRefused(f"dòng {line}: tệp đã thay đổi trong khi nhập; hãy chạy lại lệnh")
-            batch.append(case)
-            if len(batch) >= BATCH:
+        with progress_bar(rows - len(problems.lines), "Đang nhập", enabled=show_progress) as bar:
+            for case in _spooled(spool):
+                batch.append(case)
+                if len(batch) >= BATCH:
+                    bar.update(len(batch))
+                    await flush()
+            if batch:
+                bar.update(len(batch))
                 await flush()
-        if batch:
-            await flush()
     return result
 
 
