@@ -8,10 +8,12 @@ errors, results) is Vietnamese; option names stay as they are.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import importlib
 import logging
 import re
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import ModuleType
@@ -109,9 +111,22 @@ def build_parser(modules: dict[str, ModuleType]) -> argparse.ArgumentParser:
 def settings_from(args: argparse.Namespace) -> Settings:
     """Settings for a subcommand; a bad value becomes a one-line error with exit status 2."""
     try:
-        return load_settings(getattr(args, "config", None))
+        settings = load_settings(getattr(args, "config", None))
     except SettingsError as exc:
         raise CliError(f"Cài đặt {exc.name} không hợp lệ: {exc.why}", code=2) from None
+    _log_in_local_time(settings.tz)
+    return settings
+
+
+def _log_in_local_time(tz: Any) -> None:
+    """Log lines (on stderr) carry the department's local time (PAKN_TIMEZONE), whatever the server's zone."""
+
+    def converter(seconds: float | None) -> time.struct_time:
+        return dt.datetime.fromtimestamp(seconds or time.time(), tz).timetuple()
+
+    for handler in logging.getLogger().handlers:
+        if handler.formatter is not None:
+            handler.formatter.converter = converter
 
 
 class _NoBar:

@@ -151,3 +151,21 @@ def test_readme_settings_table_matches_the_declaration() -> None:
 def test_answer_deadline_help_says_it_is_the_departments_rule() -> None:
     help_text = next(s.help for s in SETTINGS if s.name == "PAKN_ANSWER_DAYS")
     assert "department's own rule" in help_text and "20/2008" in help_text
+
+
+def test_log_lines_carry_the_departments_local_time() -> None:
+    import argparse
+    import logging
+
+    from bot.cli import settings_from
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M"))
+    logging.getLogger().addHandler(handler)
+    try:
+        settings_from(argparse.Namespace(config=None))
+        record = logging.LogRecord("x", logging.WARNING, __file__, 1, "thử", None, None)
+        record.created = dt.datetime(2025, 7, 7, 1, 30, tzinfo=dt.UTC).timestamp()
+        assert handler.format(record) == "08:30 thử"  # Asia/Ho_Chi_Minh, whatever the server's zone
+    finally:
+        logging.getLogger().removeHandler(handler)
