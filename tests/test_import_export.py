@@ -458,3 +458,18 @@ def test_commands_help_is_vietnamese(capsys: pytest.CaptureFixture[str]) -> None
         out = capsys.readouterr().out
         assert "Cách dùng:" in out and "hiện hướng dẫn này rồi thoát" in out, command
         assert "show this help" not in out
+
+
+def test_a_file_with_too_many_rows_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.cmd_import
+
+    monkeypatch.setattr(bot.cmd_import, "MAX_ROWS", 5)
+    lines = ["code,received_at,category,kind,content,status"]
+    lines += [f"R{n},2025-07-01,quy_dinh_hanh_chinh,phan_anh,Nội dung,new" for n in range(6)]
+    db_path = tmp_path / "db.sqlite3"
+    assert main(["import", str(_write(tmp_path, "\n".join(lines) + "\n")), "--db", str(db_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "hơn 5 dòng" in err[0]
+    assert _dump(db_path) == ([], 0)
