@@ -225,7 +225,7 @@ async def test_overdue_announcement_edits_the_posted_card(core: Core, clock: Any
 
 
 async def test_weekly_summary_goes_to_the_staff_group_on_thursday_once(core: Core, clock: Any, db: Database) -> None:
-    from bot.telegram.jobs import WEEKLY_SUMMARY, enqueue_monthly_report
+    from bot.scheduler import WEEKLY_SUMMARY, enqueue_monthly_report
     from handlers.reports import weekly_summary_replies
 
     at(clock, 2025, 7, 1, 9, 0)
