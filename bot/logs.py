@@ -75,7 +75,11 @@ def configure_logging(level: str | int = logging.INFO, secrets: Iterable[str] = 
     if handler is None:
         handler = _StderrHandler()
         root.addHandler(handler)
-    handler.setFormatter(RedactingFormatter(FORMAT, secrets))
+    if isinstance(handler.formatter, RedactingFormatter):
+        # Keep the formatter (and the local-time converter the command line set on it); add the secrets.
+        handler.formatter.secrets = tuple(secrets)
+    else:
+        handler.setFormatter(RedactingFormatter(FORMAT, secrets))
     hidden = tuple(secrets)
 
     def excepthook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:

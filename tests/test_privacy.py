@@ -124,8 +124,10 @@ async def test_purge_leaves_no_personal_value_in_any_table_or_byte_of_the_files(
     # Staff note, then an answer quoting the citizen's name; the hotline case answered by phone.
     await admin_group.send(f"/ghichu {own.code} Đã gọi số 0912 345 678 cho {NAME}, hẹn gửi bổ sung.")
     await admin_group.send(f"/traloi {own.code} Kính gửi bà {NAME}: hồ sơ đã được tiếp nhận lại.")
+    await admin_group.press(admin_group.button_data("Gửi"))  # the answer is shown back before it goes
     assert "đã trả lời" in admin_group.text
     await admin_group.send(f"/traloi {hotline.code} dienthoai Đã gọi lại cho ông {HOTLINE_NAME} ({HOTLINE_PHONE}).")
+    assert "đã trả lời" in admin_group.text
     # The citizen rates the answer and leaves a comment.
     await citizen.press(f"sat:{own.id}:hai_long")
     await citizen.send(COMMENT)
@@ -408,7 +410,10 @@ async def test_a_question_asked_days_after_a_rating_is_not_taken_for_a_comment(
     citizen = person(CITIZEN)
     await citizen_intake(citizen)
     case = (await cases.citizen_cases(db, "telegram", CITIZEN))[0]
-    await person(ADMIN, chat_id=STAFF_CHAT, chat_type="group").send(f"/traloi {case.code} Đã giải quyết.")
+    admin_group = person(ADMIN, chat_id=STAFF_CHAT, chat_type="group")
+    await admin_group.send(f"/traloi {case.code} Đã giải quyết.")
+    await admin_group.press(admin_group.button_data("Gửi"))
+    assert "đã trả lời" in admin_group.text
     await citizen.press(f"sat:{case.id}:binh_thuong")
     clock.advance(days=14)
     await citizen.send("thủ tục xin phép tổ chức hội thảo quốc tế")
