@@ -251,6 +251,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("REPORT_CUTOFF", "cutoff", "nd09", "Report periods: `nd09` (Nghị định 09/2019, 15th–14th) or `calendar`."),
     Setting("REPORT_MONTHLY", "bool", True, "Send the monthly report to the staff group the day after the cut-off."),
     Setting("REPORT_TIME", "time", "08:00", "Time of the scheduled monthly report."),
+    # --- web console and public page
+    Setting("WEB_BASE_URL", "url", "",
+            "Public address of the web console and public page (e.g. `https://pakn.example.gov.vn`); `/web` sign-in "
+            "links start with it. Empty: `/web` says the console is not set up. With https the session cookie is "
+            "Secure."),
+    Setting("BOT_TELEGRAM_LINK", "url", "",
+            "Link to the bot on Telegram shown on the home page (e.g. `https://t.me/pakn_bot`)."),
+    Setting("BOT_ZALO_LINK", "url", "",
+            "Link to the department's Zalo Official Account shown on the home page (e.g. `https://zalo.me/...`)."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
