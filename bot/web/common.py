@@ -94,9 +94,11 @@ class Viewer:
         return Actor(str(self.user_id), self.role, "web", "web", self.name)
 
 
+VIEWER = web.RequestKey("pakn_web_viewer", Viewer)
+
+
 def viewer(request: web.Request) -> Viewer | None:
-    found: Viewer | None = request.get("pakn_viewer")
-    return found
+    return request.get(VIEWER)
 
 
 def require(request: web.Request) -> Viewer:
@@ -178,7 +180,8 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     async def inner(req: web.Request) -> web.StreamResponse:
         session = await get_session(req)
         found, removed = await _viewer_of(req, session)
-        req["pakn_viewer"] = found
+        if found is not None:
+            req[VIEWER] = found
         if req.method == "POST":
             form = csrf_form(req, session, await req.post())
             if not form.validate():
