@@ -84,6 +84,6 @@ async def page(
     if filters.status == "open" or filters.deadline in DEADLINES or filters.status in OPEN_STATUSES:
         order = " ORDER BY due_date, id"
     else:
-        order = " ORDER BY received_at DESC, id DESC"
+        order = " ORDER BY received_date DESC, id DESC"
     rows = await db.fetchall(f"SELECT * FROM cases{where}{order} LIMIT ? OFFSET ?", [*params, limit, offset])
     return [Case.from_row(r) for r in rows]
