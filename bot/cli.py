@@ -16,7 +16,7 @@ from types import ModuleType
 from bot.settings import Settings, SettingsError, load_settings
 
 SUBCOMMANDS = (
-    "run", "chat", "backup", "ask", "kb", "deadline", "report", "import", "export", "purge", "settings",
+    "run", "chat", "backup", "ask", "kb", "deadline", "report", "import", "export", "purge", "settings", "web",
 )
 
 

@@ -11,6 +11,8 @@ from storage.cases import CLOSED_STATUSES, OPEN_STATUSES, STATUSES, Case
 from storage.db import Database
 
 DEADLINES = ("overdue", "soon", "on_time")
+# A search by text counts its matches up to this many (a page of results must not cost a scan of every case).
+SEARCH_COUNT_CAP = 1000
 
 
 @dataclass(frozen=True)
@@ -57,33 +59,63 @@ def _where(filters: Filters, today: dt.date, soon_until: dt.date) -> tuple[str, 
     elif filters.deadline == "on_time":
         clauses.append("due_date > ?")
         params.append(soon_until.isoformat())
-    query = " ".join(filters.query.split())
-    if query:
-        digits = "".join(ch for ch in query if ch.isdigit())
-        parts = ["code LIKE ? ESCAPE '\\'", "content LIKE ? ESCAPE '\\'"]
-        params += [_like(query.upper()), _like(query)]
-        if len(digits) >= 4 and len(digits) >= len(query.replace(" ", "")) - 1:
-            parts.append("REPLACE(REPLACE(REPLACE(phone, ' ', ''), '.', ''), '+84', '0') LIKE ?")
-            params.append(_like(digits if not digits.startswith("84") else "0" + digits[2:]))
-        clauses.append("(" + " OR ".join(parts) + ")")
+    clause, values = _search(filters.query)
+    if clause:
+        clauses.append(clause)
+        params += values
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-async def count(db: Database, filters: Filters, *, today: dt.date, soon_until: dt.date) -> int:
-    """How many cases match."""
-    where, params = _where(filters, today, soon_until)
-    row = await db.fetchone(f"SELECT COUNT(*) FROM cases{where}", params)
-    return int(row[0]) if row else 0
+def _search(query: str) -> tuple[str, list[Any]]:
+    """The condition for what was typed: a code (or its start), a phone number (or part), or words of the text."""
+    query = " ".join(query.split())
+    if not query:
+        return "", []
+    compact = query.replace(" ", "").replace(".", "").replace("-", "")
+    if query.upper().startswith("PAKN"):
+        prefix = query.upper().replace(" ", "")
+        # A range on the unique index instead of LIKE (which ignores case and so cannot use it).
+        return "code >= ? AND code < ?", [prefix, prefix + "\U0010ffff"]
+    if compact.lstrip("+").isdigit() and len(compact) >= 4:
+        digits = compact.lstrip("+")
+        if compact.startswith("+84") or (digits.startswith("84") and len(digits) >= 11):
+            digits = "0" + digits[2:]
+        # Phones written with spaces, dots or dashes (imported ones) are compared without them.
+        spaced = "(phone GLOB '*[ .-]*' AND REPLACE(REPLACE(REPLACE(phone, ' ', ''), '.', ''), '-', '') LIKE ?)"
+        pattern = _like(digits)
+        return f"(phone LIKE ? OR {spaced} OR code LIKE ?)", [pattern, pattern, pattern]
+    return "content LIKE ? ESCAPE '\\'", [_like(query)]
 
 
-async def page(
-    db: Database, filters: Filters, *, today: dt.date, soon_until: dt.date, limit: int, offset: int
-) -> list[Case]:
-    """One page of matching cases: open cases by deadline, the others newest first."""
-    where, params = _where(filters, today, soon_until)
+def _order(filters: Filters) -> str:
     if filters.status == "open" or filters.deadline in DEADLINES or filters.status in OPEN_STATUSES:
-        order = " ORDER BY due_date, id"
-    else:
-        order = " ORDER BY received_date DESC, id DESC"
-    rows = await db.fetchall(f"SELECT * FROM cases{where}{order} LIMIT ? OFFSET ?", [*params, limit, offset])
-    return [Case.from_row(r) for r in rows]
+        return " ORDER BY due_date, id"
+    return " ORDER BY received_date DESC, id DESC"
+
+
+async def search(
+    db: Database, filters: Filters, *, today: dt.date, soon_until: dt.date, page_size: int, page: int
+) -> tuple[list[Case], int]:
+    """One page of matching cases (open ones by deadline, the others newest first) and how many match.
+
+    Filters alone are counted exactly on the indexes. A search reads the table once: the ids of up to
+    SEARCH_COUNT_CAP + 1 matches in order (their number is the count), then the page's rows by id.
+    """
+    where, params = _where(filters, today, soon_until)
+    order = _order(filters)
+    if not filters.query.strip():
+        row = await db.fetchone(f"SELECT COUNT(*) FROM cases{where}", params)
+        total = int(row[0]) if row else 0
+        page = min(max(page, 1), max(1, -(-total // page_size)))
+        rows = await db.fetchall(f"SELECT * FROM cases{where}{order} LIMIT ? OFFSET ?",
+                                 [*params, page_size, (page - 1) * page_size])
+        return [Case.from_row(r) for r in rows], total
+    # "+" keeps SQLite from walking the whole table in index order for a rare match: one scan, then a sort.
+    ids = [int(r[0]) for r in await db.fetchall(
+        f"SELECT id FROM cases{where}{order.replace('BY ', 'BY +', 1)} LIMIT ?", [*params, SEARCH_COUNT_CAP + 1])]
+    page = min(max(page, 1), max(1, -(-min(len(ids), SEARCH_COUNT_CAP) // page_size)))
+    wanted = ids[(page - 1) * page_size:page * page_size]
+    marks = ", ".join("?" for _ in wanted)
+    found = {int(r["id"]): Case.from_row(r)
+             for r in await db.fetchall(f"SELECT * FROM cases WHERE id IN ({marks})", wanted)} if wanted else {}
+    return [found[i] for i in wanted if i in found], len(ids)

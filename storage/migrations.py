@@ -268,9 +268,10 @@ MIGRATIONS: tuple[Migration, ...] = (
             value       TEXT NOT NULL
         );
 
-        -- The inbox filters and sorts open cases by deadline; the audit page reads staff actions by time.
-        CREATE INDEX cases_due ON cases (due_date, id);
-        CREATE INDEX case_events_at ON case_events (at);
+        -- The console's inbox counts cases by category, channel and owner within a status.
+        CREATE INDEX cases_category_status ON cases (category, status);
+        CREATE INDEX cases_channel_status ON cases (channel, status);
+        CREATE INDEX cases_owner_status ON cases (owner_id, status);
         """,
     ),
 )

@@ -255,12 +255,15 @@ class Pages:
         return "?" + urlencode({**self.query, "trang": str(page)})
 
 
+def page_number(request: web.Request) -> int:
+    """The page asked for (``?trang=``), 1 when missing or not a number."""
+    raw = request.query.get("trang", "1")
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 7 else 1
+
+
 def pages(request: web.Request, total: int, size: int = PAGE_SIZE) -> Pages:
     count = max(1, math.ceil(total / size))
-    try:
-        page = int(request.query.get("trang", "1"))
-    except ValueError:
-        page = 1
+    page = page_number(request)
     query = {k: v for k, v in request.query.items() if k != "trang" and v}
     return Pages(min(max(page, 1), count), count, total, query)
 

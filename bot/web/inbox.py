@@ -54,11 +54,12 @@ async def inbox(request: web.Request) -> web.Response:
         owner=q.get("nguoi-xu-ly", ""), deadline=q.get("han", ""), query=q.get("tim", "")[:200],
     )
     horizon = soon_until(core)
-    total = await case_search.count(core.db, filters, today=core.today(), soon_until=horizon)
-    paging = common.pages(request, total)
-    found = await case_search.page(
-        core.db, filters, today=core.today(), soon_until=horizon, limit=common.PAGE_SIZE, offset=paging.offset
+    found, total = await case_search.search(
+        core.db, filters, today=core.today(), soon_until=horizon, page_size=common.PAGE_SIZE,
+        page=common.page_number(request),
     )
+    capped = bool(filters.query.strip()) and total > case_search.SEARCH_COUNT_CAP
+    paging = common.pages(request, min(total, case_search.SEARCH_COUNT_CAP))
     members = await staff_choices(core)
     names = dict(members)
     rows = [{
@@ -67,7 +68,7 @@ async def inbox(request: web.Request) -> web.Response:
         "owner": names.get(case.owner_id, f"ID {case.owner_id}") if case.owner_id else "",
     } for case in found]
     return await common.render(request, "inbox.html", {
-        "filters": filters, "rows": rows, "total": total, "pages": paging,
+        "filters": filters, "rows": rows, "total": total, "capped": capped, "pages": paging,
         "statuses": STATUS_CHOICES, "categories": cases.CATEGORY_LABELS, "channels": cases.CHANNEL_LABELS,
         "deadlines": DEADLINE_LABELS, "members": members, "status_labels": cases.STATUS_LABELS,
         "reminder_days": core.settings.reminder_due_days,
