@@ -34,6 +34,7 @@ from handlers.workflow import (
 )
 
 # The chat's older names for what now lives in the workflow (other modules and tests use them).
+from handlers.workflow import CARD_ZALO_UNREACHABLE as CARD_ZALO_UNREACHABLE
 from handlers.workflow import CITIZEN_SATISFACTION as CITIZEN_SATISFACTION
 from handlers.workflow import button_payload as _payload
 from handlers.workflow import card_text as card_text
@@ -52,6 +53,7 @@ from storage import cases, conversations, outbox
 from storage.cases import Case
 from storage.conversations import Conversation
 from storage.db import Database, Transaction
+from storage.files import is_stored
 
 # --- limits
 
@@ -108,6 +110,7 @@ ACTION_LABELS = {
     "overdue_notified": "Báo quá hạn cho cán bộ",
     "rate": "Người dân đánh giá",
     "rate_comment": "Người dân góp ý",
+    "citizen_unreachable": "Không gửi được tin cho người dân qua Zalo (quá 7 ngày)",
     "purge": "Xóa dữ liệu cá nhân",
     "publish": "Công khai trên trang công khai",
     "unpublish": "Gỡ khỏi trang công khai",
@@ -193,7 +196,8 @@ async def _history_actor(core: Core, src: Database | Transaction, actor: str) ->
     if actor in {"system", "scheduler"}:
         return "Hệ thống"
     _, _, user_id = actor.rpartition(":")
-    if numeric_id(user_id) is not None and (
+    # Zalo ids are strings that may look like staff's Telegram ids: a Zalo actor is always a citizen.
+    if not actor.startswith("zalo:") and numeric_id(user_id) is not None and (
         await _staff_row(src, int(user_id)) is not None or await core.role(user_id) is not None
     ):
         return await person_html(core, src, int(user_id))
@@ -603,7 +607,7 @@ async def show_command(core: Core, event: Event) -> list[Reply]:
         caption = f"Tệp {number}/{len(files)} của <code>{esc(case.code)}</code>"
         if row["file_name"]:
             caption += f": {esc(row['file_name'])}"
-        if row["channel"] != event.channel:
+        if row["channel"] != event.channel and not is_stored(str(row["file_id"])):
             replies.append(Reply(caption + f" (nhận qua {esc(row['channel'])}, không gửi lại được ở đây)"))
             continue
         kind = cast(AttachmentKind, row["kind"] if row["kind"] in ATTACHMENT_KINDS else "other")

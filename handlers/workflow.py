@@ -87,6 +87,10 @@ T_NO_CONSENT = (
     "PAKN <code>{code}</code> không công khai được: người gửi chưa đồng ý công khai nội dung (đã ẩn thông tin cá nhân)."
 )
 T_NOT_ANSWERED = "Chỉ công khai được PAKN đã trả lời; PAKN <code>{code}</code> đang ở trạng thái «{status}»."
+CARD_ZALO_UNREACHABLE = (
+    "⚠️ Tin gửi người dân qua Zalo bị từ chối (quá 7 ngày kể từ lần cuối họ nhắn cho OA): "
+    "hãy liên hệ bằng điện thoại hoặc thư."
+)
 T_NOT_PUBLISHED = "PAKN <code>{code}</code> chưa được công khai."
 
 CLOSING_ACTIONS = ("answer", "forward", "reject")
@@ -253,6 +257,10 @@ async def card_text(core: Core, case: Case, src: Database | Transaction) -> str:
     phone = mask_phone(case.phone)
     lines.append(f"Người gửi: {esc(sender)}" + (f" · ĐT {esc(phone)}" if phone else ""))
     lines.append(f"Tệp đính kèm: {attachments}")
+    if case.citizen_channel == "zalo" and await src.fetchone(
+        "SELECT 1 FROM case_events WHERE case_id = ? AND action = 'citizen_unreachable' LIMIT 1", (case.id,)
+    ):
+        lines.append(CARD_ZALO_UNREACHABLE)
     lines.append(
         f"Trạng thái: <b>{esc(cases.STATUS_LABELS.get(case.status, case.status))}</b> · "
         f"Người xử lý: {await person_html(core, src, case.owner_id)}"

@@ -703,3 +703,28 @@ async def test_every_page_sends_protective_headers(
     assert (await person.raw("/ho-so")).headers["Cache-Control"] == "no-store"
     link = await person.link_from_bot(STAFFER)
     assert (await person.raw(link)).headers["Referrer-Policy"] == "no-referrer"
+
+
+async def test_the_console_mounts_on_the_bots_one_http_server(
+    settings_factory: Callable[..., Settings], db: Database
+) -> None:
+    """What ``python -m bot run`` does once it passes ``http_setup``: the console beside /healthz and the webhooks."""
+    from bot.runtime import running
+    from tests.fake_bot_api import DEFAULT_TOKEN, FakeBotApi
+
+    async with FakeBotApi() as api:
+        api.add_bot()
+        settings = settings_factory(TELEGRAM_BOT_TOKEN=DEFAULT_TOKEN, TELEGRAM_BASE_URL=api.base_url,
+                                    WEB_BASE_URL="http://pakn.test")
+
+        def mount(app: web.Application, core: Core) -> None:
+            setup(app, db=db, core=core, settings=settings)
+
+        async with running(settings, db, http_setup=mount) as runtime, aiohttp.ClientSession() as http:
+            base = f"http://127.0.0.1:{runtime.server.port}"
+            async with http.get(f"{base}/healthz") as response:
+                assert "Set-Cookie" not in response.headers
+            async with http.get(f"{base}/") as response:
+                assert response.status == 200 and "Sở Ngoại vụ" in await response.text()
+            async with http.get(f"{base}/ho-so") as response:
+                assert response.status == 403

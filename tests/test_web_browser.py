@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from bot.channels.telegram import outbox as telegram_outbox
 from bot.settings import Settings
-from bot.telegram import outbox as telegram_outbox
 from bot.web import create_app
 from handlers.core import Core
 from storage import cases

@@ -12,7 +12,7 @@ from bot.web import common, inbox
 from bot.web.files import FileUnavailable
 from handlers import workflow
 from handlers.staff import ACTION_LABELS, CONSENT_NOTES
-from storage import cases, publications
+from storage import cases, files, publications
 from storage.cases import Case
 
 CODE_RE = re.compile(r"^PAKN\.\d{8}\.\d{4,6}$")
@@ -43,7 +43,7 @@ async def _history(request: web.Request, case: Case) -> list[dict[str, Any]]:
         source, _, user_id = event.actor.rpartition(":")
         if event.actor in ("system", "scheduler") or not source:
             who = "Hệ thống" if event.actor in ("system", "scheduler") else event.actor
-        elif user_id in names or user_id in admins:
+        elif source != "zalo" and (user_id in names or user_id in admins):  # a Zalo id is never staff
             who = names.get(user_id) or ("Quản trị viên" if user_id in admins else "Cán bộ")
             who = f"{who} (ID {user_id})"
         else:
@@ -179,12 +179,21 @@ async def attachment(request: web.Request) -> web.StreamResponse:
     except ValueError:
         raise web.HTTPNotFound() from None
     row = await st.db.fetchone("SELECT * FROM attachments WHERE id = ? AND case_id = ?", (number, case.id))
-    if row is None or st.fetch_file is None:
+    if row is None:
         return await common.error_page(request, 404, T_NO_FILE)
-    try:
-        body, _ = await st.fetch_file(str(row["channel"]), str(row["file_id"]))
-    except FileUnavailable:
-        return await common.error_page(request, 404, T_NO_FILE)
+    if files.is_stored(str(row["file_id"])):
+        # Kept by the bot itself (a Zalo citizen's file); gone once purged.
+        stored = await files.load(st.db, str(row["file_id"]))
+        if stored is None:
+            return await common.error_page(request, 404, T_NO_FILE)
+        body = stored.content
+    else:
+        if st.fetch_file is None:
+            return await common.error_page(request, 404, T_NO_FILE)
+        try:
+            body, _ = await st.fetch_file(str(row["channel"]), str(row["file_id"]))
+        except FileUnavailable:
+            return await common.error_page(request, 404, T_NO_FILE)
     mime = str(row["mime_type"] or "")
     if row["kind"] == "photo" and mime not in INLINE_TYPES:
         mime = "image/jpeg"
