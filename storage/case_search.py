@@ -114,7 +114,7 @@ async def search(
     ids = [int(r[0]) for r in await db.fetchall(
         f"SELECT id FROM cases{where}{order.replace('BY ', 'BY +', 1)} LIMIT ?", [*params, SEARCH_COUNT_CAP + 1])]
     page = min(max(page, 1), max(1, -(-min(len(ids), SEARCH_COUNT_CAP) // page_size)))
-    wanted = ids[(page - 1) * page_size:page * page_size]
+    wanted = ids[:SEARCH_COUNT_CAP][(page - 1) * page_size:page * page_size]
     marks = ", ".join("?" for _ in wanted)
     found = {int(r["id"]): Case.from_row(r)
              for r in await db.fetchall(f"SELECT * FROM cases WHERE id IN ({marks})", wanted)} if wanted else {}

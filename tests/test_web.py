@@ -728,3 +728,37 @@ async def test_the_console_mounts_on_the_bots_one_http_server(
                 assert response.status == 200 and "Sở Ngoại vụ" in await response.text()
             async with http.get(f"{base}/ho-so") as response:
                 assert response.status == 403
+
+
+async def test_a_file_the_bot_kept_itself_opens_from_the_database(
+    core: Core, visitor: Callable[[], Visitor], staffer: None
+) -> None:
+    from storage import files
+
+    case = await make_case(core)
+    file_id = await files.store(core.db, b"\x89PNG-zalo-photo", "anh.png", "image/png", core.now())
+    async with core.db.transaction() as tx:
+        await cases.add_attachment(tx, case.id, "zalo", {"kind": "photo", "file_id": file_id,
+                                                         "mime_type": "image/png"}, core.now())
+    number = await core.db.scalar("SELECT id FROM attachments WHERE case_id = ?", (case.id,))
+    person = visitor()
+    await person.sign_in(STAFFER)
+    response = await person.raw(f"/ho-so/{case.code}/tep/{number}")
+    assert response.headers["Content-Type"] == "image/png" and await response.read() == b"\x89PNG-zalo-photo"
+
+
+async def test_a_search_with_very_many_matches_says_so_instead_of_counting_them_all(
+    core: Core, visitor: Callable[[], Visitor], staffer: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storage import case_search
+
+    monkeypatch.setattr(case_search, "SEARCH_COUNT_CAP", 3)
+    for number in range(5):
+        await make_case(core, content=f"Hội thảo số {number}")
+    person = visitor()
+    await person.sign_in(STAFFER)
+    _, page = await person.get("/ho-so?trang-thai=all&tim=h%E1%BB%99i+th%E1%BA%A3o")
+    assert "Hơn 3 PAKN khớp; hãy thu hẹp tìm kiếm" in page
+    assert len(re.findall(r'data-code="', page)) == 3
+    _, page = await person.get("/ho-so?trang-thai=all")
+    assert "5 PAKN" in page
