@@ -17,6 +17,7 @@ from bot.settings import Settings, SettingsError, load_settings
 
 SUBCOMMANDS = (
     "run", "chat", "backup", "ask", "kb", "deadline", "report", "import", "export", "purge", "settings", "web",
+    "case",
 )
 
 

@@ -126,3 +126,38 @@ async def test_citizen_is_asked_about_publication_at_intake_and_the_default_is_n
     assert [r["case_id"] for r in consented] == [citizen_case.id]
     assert dt.datetime.fromisoformat(
         await core.db.scalar("SELECT consent_at FROM publications")) == core.now()
+
+
+def test_the_command_line_acts_on_a_case_through_the_same_workflow(
+    settings: Any, monkeypatch: Any, capsys: Any
+) -> None:
+    import asyncio
+
+    from bot.cli import main
+    from handlers.app import build_core
+    from storage.db import Database
+
+    async def prepare() -> str:
+        async with await Database.open(settings.pakn_db) as db:
+            core = build_core(settings, db)
+            return (await make_case(core)).code
+
+    code = asyncio.run(prepare())
+    monkeypatch.setenv("PAKN_DB", str(settings.pakn_db))
+    monkeypatch.setenv("ADMIN_IDS", ADMIN)
+    assert main(["case", code, "answer", "Sở đã trả lời qua dòng lệnh", "--as", STAFFER]) == 1
+    assert "chỉ dành cho cán bộ" in capsys.readouterr().err
+    assert main(["case", code, "answer", "Sở đã trả lời qua dòng lệnh", "--as", ADMIN]) == 0
+    assert f"đã trả lời PAKN {code}" in capsys.readouterr().out
+    assert main(["case", code, "forward", "Sở Tư pháp", "--as", ADMIN]) == 1
+    assert "Không thể chuyển" in capsys.readouterr().err
+
+    async def check() -> list[tuple[str, str]]:
+        async with await Database.open(settings.pakn_db) as db:
+            case = await cases.get_by_code(db, code)
+            assert case is not None
+            kinds = [r["kind"] for r in await db.fetchall("SELECT kind FROM outbox ORDER BY id")]
+            assert kinds[:2] == ["case_answer", "satisfaction_question"]
+            return [(e.actor, e.action) for e in await cases.events(db, case.id)]
+
+    assert asyncio.run(check())[-1] == (f"cli:{ADMIN}", "answer")
