@@ -518,7 +518,8 @@ async def test_bad_input_gets_a_polite_message_and_changes_nothing(
     assert "không phải cán bộ" in page
     _, page = await person.post(f"/ho-so/{case.code}/cong-khai", {"noi-dung": "x"})
     assert "chưa đồng ý công khai" in page
-    assert (await person.get("/ho-so/PAKN.20250707.9999"))[0] == 404
+    status, page = await person.get("/ho-so/PAKN.20250707.9999")
+    assert status == 404 and "Không tìm thấy trang hoặc PAKN này." in page
     assert await snapshot(core.db) == before
 
 

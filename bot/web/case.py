@@ -19,7 +19,6 @@ CODE_RE = re.compile(r"^PAKN\.\d{8}\.\d{4,6}$")
 SOURCE_LABELS = {"telegram": "Telegram", "zalo": "Zalo", "console": "console", "web": "trang quản trị",
                  "cli": "dòng lệnh"}
 INLINE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
-T_NO_CASE = "Không tìm thấy PAKN này."
 T_BAD_OWNER = "Vui lòng chọn cán bộ xử lý."
 T_BAD_METHOD = "Vui lòng chọn cách đã trả lời người dân (điện thoại, thư hoặc thư điện tử)."
 T_NO_FILE = "Không xem được tệp này (tệp không còn trên máy chủ Telegram hoặc nhận qua kênh khác)."
@@ -29,7 +28,7 @@ async def _case(request: web.Request) -> Case:
     code = request.match_info["code"].strip().upper()
     found = await cases.get_by_code(common.state(request).db, code) if CODE_RE.match(code) else None
     if found is None:
-        raise web.HTTPNotFound(text=T_NO_CASE)
+        raise web.HTTPNotFound()
     return found
 
 

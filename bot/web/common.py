@@ -44,6 +44,7 @@ T_SIGN_IN = "Vui lòng đăng nhập: gõ /web trong cuộc trò chuyện riêng
 T_REMOVED = "Tài khoản của anh/chị không còn quyền cán bộ nên đã bị đăng xuất."
 T_ADMINS_ONLY = "Trang này chỉ dành cho quản trị viên."
 T_CSRF = "Biểu mẫu đã hết hạn hoặc không hợp lệ. Vui lòng tải lại trang rồi thử lại."
+T_NOT_FOUND = "Không tìm thấy trang hoặc PAKN này."
 
 
 def _under(path: str, prefixes: tuple[str, ...]) -> bool:
@@ -191,7 +192,10 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
                 return await error_page(req, 403, T_REMOVED if removed else T_SIGN_IN)
             if _under(path, ADMIN_PATHS) and not found.is_admin:
                 return await error_page(req, 403, T_ADMINS_ONLY)
-        return await handler(req)
+        try:
+            return await handler(req)
+        except web.HTTPNotFound:
+            return await error_page(req, 404, T_NOT_FOUND)
 
     try:
         response = await st.sessions(request, inner)
