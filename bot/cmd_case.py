@@ -13,25 +13,25 @@ from typing import Any
 from bot.cli import CliError, settings_from
 
 ACTIONS = ("take", "assign", "answer", "forward", "reject", "note", "reopen", "publish", "unpublish")
-NEEDS_TEXT = {"assign": "staff member's id", "answer": "answer", "forward": "competent body", "reject": "reason",
-              "note": "note", "publish": "text to publish"}
+NEEDS_TEXT = {"assign": "ID của cán bộ nhận xử lý", "answer": "nội dung trả lời", "forward": "tên cơ quan có thẩm quyền",
+              "reject": "lý do không tiếp nhận", "note": "nội dung ghi chú", "publish": "nội dung đăng công khai"}
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
-        "case", help="act on a case (take, answer, forward, …) as a staff member",
-        description="Act on one case as the staff member --as, through the same workflow as chat and the web "
-                    "console: the role is checked, the history records cli:ID, the citizen is told through the "
-                    "outbox (delivered by the running bot) and the staff group's card is updated.",
+        "case", help="xử lý một PAKN (nhận, trả lời, chuyển…) với tư cách cán bộ",
+        description="Xử lý một PAKN với tư cách cán bộ --as, qua cùng quy trình như trong trò chuyện và trên trang "
+                    "quản trị: vai trò được kiểm tra, lịch sử ghi cli:ID, người dân được báo qua hàng đợi tin nhắn "
+                    "(bot đang chạy sẽ gửi) và thẻ PAKN trong nhóm cán bộ được cập nhật.",
     )
-    p.add_argument("code", help="the case's code, e.g. PAKN.20250707.0001")
-    p.add_argument("action", choices=ACTIONS)
-    p.add_argument("text", nargs="?", default="",
-                   help="the answer, body, reason, note or text to publish; for assign, the new owner's id")
-    p.add_argument("--as", dest="actor", required=True, metavar="ID", help="your Telegram user id (staff)")
+    p.add_argument("code", metavar="MÃ", help="mã PAKN, ví dụ PAKN.20250707.0001")
+    p.add_argument("action", metavar="VIỆC", choices=ACTIONS, help=" | ".join(ACTIONS))
+    p.add_argument("text", nargs="?", default="", metavar="NỘI_DUNG",
+                   help="nội dung trả lời, cơ quan, lý do, ghi chú hoặc nội dung công khai; với assign: ID cán bộ")
+    p.add_argument("--as", dest="actor", required=True, metavar="ID", help="mã người dùng Telegram của anh/chị")
     p.add_argument("--method", choices=("phone", "letter", "email"),
-                   help="how a citizen without a chat was answered (answer)")
-    p.add_argument("--db", type=Path, help="database (default: PAKN_DB)")
+                   help="đã trả lời người dân không nhắn tin với bot bằng cách nào (answer)")
+    p.add_argument("--db", type=Path, metavar="TỆP", help="cơ sở dữ liệu (mặc định: PAKN_DB)")
 
 
 def _plain(text: str) -> str:
@@ -42,12 +42,12 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     path = args.db or settings.pakn_db
     if not Path(path).exists():
-        raise CliError(f"no database at {path}")
+        raise CliError(f"không có cơ sở dữ liệu tại {path}")
     text = args.text.strip()
     if args.action in NEEDS_TEXT and not text:
-        raise CliError(f"{args.action} needs the {NEEDS_TEXT[args.action]}")
+        raise CliError(f"{args.action} cần {NEEDS_TEXT[args.action]}")
     if args.action == "assign" and not text.isdigit():
-        raise CliError("assign needs the new owner's numeric id")
+        raise CliError("assign cần ID (chỉ gồm chữ số) của cán bộ nhận xử lý")
 
     async def go() -> tuple[bool, str]:
         from handlers import workflow
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             core = build_core(settings, db)
             case = await cases.get_by_code(db, args.code)
             if case is None:
-                raise CliError(f"no case {args.code}")
+                raise CliError(f"không tìm thấy PAKN mã {args.code}")
             actor = await workflow.actor_now(core, args.actor, source="cli")
             action = args.action
             if action == "take":
@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
                 outcome = await workflow.assign(core, actor, case.id, int(text))
             elif action == "answer":
                 outcome = await workflow.answer(core, actor, case.id, text, args.method,
-                                                usage="a case without a chat needs --method phone|letter|email")
+                                                usage="PAKN này người dân không nhắn tin với bot: thêm "
+                                                      "--method phone|letter|email")
             elif action == "forward":
                 outcome = await workflow.forward(core, actor, case.id, text)
             elif action == "reject":

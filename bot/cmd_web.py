@@ -16,19 +16,20 @@ from bot.cli import CliError, settings_from
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
-        "web", help="serve the web console and the public page",
-        description="Serve the staff web console and the public page of answered PAKN (behind a reverse proxy "
-                    "that terminates HTTPS; WEB_BASE_URL is its public address).",
+        "web", help="chạy riêng trang quản trị và trang công khai trên web",
+        description="Chạy trang quản trị PAKN cho cán bộ và trang công khai các PAKN đã trả lời (đặt sau reverse "
+                    "proxy lo HTTPS; WEB_BASE_URL là địa chỉ công khai của trang).",
     )
-    p.add_argument("--listen", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080)")
+    p.add_argument("--listen", default="127.0.0.1", metavar="ĐỊA_CHỈ",
+                   help="địa chỉ lắng nghe (mặc định: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, metavar="CỔNG", help="cổng lắng nghe (mặc định: 8080)")
 
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     logging.getLogger().setLevel(settings.log_level)
     if not settings.web_base_url:
-        logging.getLogger(__name__).warning("WEB_BASE_URL is not set: /web cannot send sign-in links")
+        logging.getLogger(__name__).warning("Chưa đặt WEB_BASE_URL: lệnh /web không gửi được đường dẫn đăng nhập")
     from storage.db import Database, StorageUnavailable
 
     async def serve() -> None:
@@ -40,12 +41,12 @@ def run(args: argparse.Namespace) -> int:
         try:
             db = await Database.open(settings.pakn_db)
         except StorageUnavailable as exc:
-            raise CliError(f"cannot open the database {settings.pakn_db}: {exc}") from None
+            raise CliError(f"không mở được cơ sở dữ liệu {settings.pakn_db}: {exc}") from None
         runner = web.AppRunner(create_app(build_core(settings, db)), access_log=None)
         await runner.setup()
         try:
             await web.TCPSite(runner, args.listen, args.port).start()
-            logging.getLogger(__name__).info("web console on http://%s:%s", args.listen, args.port)
+            logging.getLogger(__name__).info("trang quản trị đang chạy tại http://%s:%s", args.listen, args.port)
             await asyncio.Event().wait()
         finally:
             await runner.cleanup()

@@ -58,40 +58,40 @@ SATISFACTION = (
 )
 
 CITIZEN_TAKEN = (
-    "PAKN <code>{code}</code> của bạn đã được cán bộ tiếp nhận và đang xử lý. Hạn trả lời: {due}. "
+    "Phản ánh, kiến nghị mã <code>{code}</code> của bạn đã được cán bộ tiếp nhận và đang xử lý. Hạn trả lời: {due}. "
     "Gõ /tracuu {code} để xem tình trạng."
 )
-CITIZEN_ANSWER = "📬 <b>Trả lời PAKN {code}</b>\n\n{answer}\n\n<i>{org}</i>"
-CITIZEN_SATISFACTION = "Bạn có hài lòng với việc giải quyết PAKN <code>{code}</code> không?"
+CITIZEN_ANSWER = "📬 <b>Trả lời phản ánh, kiến nghị mã {code}</b>\n\n{answer}\n\n<i>{org}</i>"
+CITIZEN_SATISFACTION = "Bạn có hài lòng với việc giải quyết phản ánh, kiến nghị mã <code>{code}</code> không?"
 CITIZEN_FORWARDED = (
-    "PAKN <code>{code}</code> không thuộc thẩm quyền giải quyết của {org} nên đã được chuyển đến "
+    "Phản ánh, kiến nghị mã <code>{code}</code> không thuộc thẩm quyền giải quyết của {org} nên đã được chuyển đến "
     "<b>{body}</b> để xem xét, giải quyết theo Điều 9 Nghị định 20/2008/NĐ-CP. Cơ quan này sẽ trả lời bạn."
 )
-CITIZEN_REJECTED = "PAKN <code>{code}</code> không được tiếp nhận.\nLý do: {reason}"
-CITIZEN_REOPENED = "PAKN <code>{code}</code> của bạn được mở lại để tiếp tục xem xét, giải quyết."
+CITIZEN_REJECTED = "Phản ánh, kiến nghị mã <code>{code}</code> không được tiếp nhận.\nLý do: {reason}"
+CITIZEN_REOPENED = "Phản ánh, kiến nghị mã <code>{code}</code> của bạn được mở lại để tiếp tục xem xét, giải quyết."
 
 DONE = {
-    "take": "✅ {who} đã nhận xử lý PAKN <code>{code}</code>.",
-    "assign": "👤 {who} đã phân công PAKN <code>{code}</code> cho {owner}.",
-    "answer": "✅ {who} đã trả lời PAKN <code>{code}</code>.{sent}",
-    "forward": "↪️ {who} đã chuyển PAKN <code>{code}</code> đến {body}.{sent}",
-    "reject": "⛔ {who} đã ghi nhận không tiếp nhận PAKN <code>{code}</code>.{sent}",
-    "note": "🗒 Đã lưu ghi chú nội bộ cho PAKN <code>{code}</code>.",
-    "reopen": "🔄 {who} đã mở lại PAKN <code>{code}</code>.",
-    "publish": "🌐 {who} đã công khai PAKN <code>{code}</code> trên trang công khai.",
-    "unpublish": "🚫 {who} đã gỡ PAKN <code>{code}</code> khỏi trang công khai.",
+    "take": "✅ {who} đã nhận xử lý <code>{code}</code>.",
+    "assign": "👤 {who} đã phân công <code>{code}</code> cho {owner}.",
+    "answer": "✅ {who} đã trả lời <code>{code}</code>.{sent}",
+    "forward": "↪️ {who} đã chuyển <code>{code}</code> đến {body}.{sent}",
+    "reject": "⛔ {who} đã ghi nhận không tiếp nhận <code>{code}</code>.{sent}",
+    "note": "🗒 Đã lưu ghi chú nội bộ cho <code>{code}</code>.",
+    "reopen": "🔄 {who} đã mở lại <code>{code}</code>.",
+    "publish": "🌐 {who} đã công khai <code>{code}</code> trên trang công khai.",
+    "unpublish": "🚫 {who} đã gỡ <code>{code}</code> khỏi trang công khai.",
 }
 SENT_TO_CITIZEN = " Người dân sẽ nhận được thông báo."
 NO_CHAT = " Người dân không nhắn tin với bot nên không có thông báo tự động."
 T_NO_CONSENT = (
-    "PAKN <code>{code}</code> không công khai được: người gửi chưa đồng ý công khai nội dung (đã ẩn thông tin cá nhân)."
+    "<code>{code}</code> không công khai được: người gửi chưa đồng ý công khai nội dung (đã ẩn thông tin cá nhân)."
 )
-T_NOT_ANSWERED = "Chỉ công khai được PAKN đã trả lời; PAKN <code>{code}</code> đang ở trạng thái «{status}»."
+T_NOT_ANSWERED = "Chỉ công khai được PAKN đã trả lời; <code>{code}</code> đang ở trạng thái «{status}»."
 CARD_ZALO_UNREACHABLE = (
     "⚠️ Tin gửi người dân qua Zalo bị từ chối (quá 7 ngày kể từ lần cuối họ nhắn cho OA): "
     "hãy liên hệ bằng điện thoại hoặc thư."
 )
-T_NOT_PUBLISHED = "PAKN <code>{code}</code> chưa được công khai."
+T_NOT_PUBLISHED = "<code>{code}</code> chưa được công khai."
 
 CLOSING_ACTIONS = ("answer", "forward", "reject")
 CitizenMessage = tuple[str, str, list[list[Button]] | None]
@@ -150,9 +150,9 @@ def _no(text: str) -> Outcome:
 def refusal(code: str, action: str, status: str) -> str:
     label = cases.STATUS_LABELS.get(status, status)
     if action == "reopen":
-        return f"PAKN <code>{esc(code)}</code> đang mở («{esc(label)}»), không cần mở lại."
+        return f"<code>{esc(code)}</code> đang mở («{esc(label)}»), không cần mở lại."
     verb = ACTION_VERBS.get(action, action)
-    text = f"Không thể {verb} PAKN <code>{esc(code)}</code>: PAKN đã ở trạng thái «{esc(label)}»."
+    text = f"Không thể {verb} <code>{esc(code)}</code>: PAKN đã ở trạng thái «{esc(label)}»."
     if status in cases.CLOSED_STATUSES:
         text += f" Nếu cần xử lý lại, quản trị viên dùng /molai {esc(code)}."
     return text
@@ -439,10 +439,10 @@ async def take(core: Core, actor: Actor, case_id: int, *, shown_card: int | None
 
     def plan(case: Case) -> tuple[dict[str, Any], str]:
         if case.owner_id == me and case.status == "in_progress":
-            raise _Refused(f"Anh/chị đang xử lý PAKN <code>{esc(case.code)}</code> rồi.")
+            raise _Refused(f"Anh/chị đang xử lý <code>{esc(case.code)}</code> rồi.")
         if case.owner_id is not None and case.status == "in_progress":
             raise _Refused(
-                f"PAKN <code>{esc(case.code)}</code> đã có người xử lý. Nếu cần giao lại, dùng nút Phân công "
+                f"<code>{esc(case.code)}</code> đã có người xử lý. Nếu cần giao lại, dùng nút Phân công "
                 f"hoặc /phancong {esc(case.code)} ID."
             )
         return {"owner_id": me}, f"người xử lý: {case.owner_id or '—'} → {me}"
@@ -461,7 +461,7 @@ async def assign(core: Core, actor: Actor, case_id: int, owner: int, *, shown_ca
 
     def plan(case: Case) -> tuple[dict[str, Any], str]:
         if case.owner_id == owner and case.status == "in_progress":
-            raise _Refused(f"PAKN <code>{esc(case.code)}</code> đã do {owner_html} xử lý.")
+            raise _Refused(f"<code>{esc(case.code)}</code> đã do {owner_html} xử lý.")
         return {"owner_id": owner}, f"người xử lý: {case.owner_id or '—'} → {owner}"
 
     return await _perform(core, actor, case_id, _Move(

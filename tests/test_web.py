@@ -467,7 +467,7 @@ async def test_answer_on_the_case_page_goes_through_the_workflow(
     _, page = await person.get(f"/ho-so/{case.code}")
     assert case.phone in page and case.name in page  # unmasked for staff
     status, page = await person.post(f"/ho-so/{case.code}/tra-loi", {"noi-dung": "Sở đã xem xét và trả lời."})
-    assert status == 200 and "đã trả lời PAKN" in page and "Người dân sẽ nhận được thông báo" in page
+    assert status == 200 and "đã trả lời <code>" in page and "Người dân sẽ nhận được thông báo" in page
     after = await cases.get_by_id(core.db, case.id)
     assert after is not None and after.status == "answered" and after.owner_id == int(STAFFER)
     kinds = [(r["kind"], r["chat_id"]) for r in await core.db.fetchall("SELECT kind, chat_id FROM outbox")]

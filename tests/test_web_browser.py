@@ -194,7 +194,7 @@ async def test_answer_on_the_case_page_reaches_the_citizen_and_refreshes_the_car
         await world.browser.click("#send-answer")
         page = await world.browser.wait_for("đã trả lời PAKN")
         assert "Đã trả lời" in page and "qua trang quản trị" in page
-        answer = await citizen.expect("Trả lời PAKN")
+        answer = await citizen.expect("Trả lời phản ánh, kiến nghị")
         assert "Mẫu 01" in answer.text
         await citizen.expect("hài lòng")
         edited = await group.expect("Đã trả lời")
