@@ -763,3 +763,31 @@ async def test_a_search_with_very_many_matches_says_so_instead_of_counting_them_
     assert len(re.findall(r'data-code="', page)) == 3
     _, page = await person.get("/ho-so?trang-thai=all")
     assert "5 PAKN" in page
+
+
+async def test_a_telegram_attachment_is_fetched_from_the_bot_api(
+    core: Core, settings_factory: Callable[..., Settings], staffer: None
+) -> None:
+    from tests.fake_bot_api import DEFAULT_TOKEN, FakeBotApi, UploadedFile
+
+    async with FakeBotApi() as api:
+        tg = api.add_bot()
+        tg.files["user-photo-7-1280"] = UploadedFile("anh.jpg", b"\xff\xd8\xff photo bytes", "image/jpeg")
+        core.settings = settings_factory(TELEGRAM_BOT_TOKEN=DEFAULT_TOKEN, TELEGRAM_BASE_URL=api.base_url,
+                                         WEB_BASE_URL="http://pakn.test")
+        case = await make_case(core)
+        async with core.db.transaction() as tx:
+            for file_id in ("user-photo-7-1280", "user-photo-8-1280"):
+                await cases.add_attachment(tx, case.id, "telegram", {"kind": "photo", "file_id": file_id},
+                                           core.now())
+        present, gone = [r["id"] for r in await core.db.fetchall("SELECT id FROM attachments ORDER BY id")]
+        async with TestServer(create_app(core)) as running:
+            person = Visitor(running, core)
+            try:
+                await person.sign_in(STAFFER)
+                response = await person.raw(f"/ho-so/{case.code}/tep/{present}")
+                assert response.status == 200 and await response.read() == b"\xff\xd8\xff photo bytes"
+                status, page = await person.get(f"/ho-so/{case.code}/tep/{gone}")
+                assert status == 404 and "Không xem được tệp này" in page
+            finally:
+                await person.close()
