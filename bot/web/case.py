@@ -3,6 +3,7 @@ and every action — each one through the case workflow, as chat does."""
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
@@ -98,11 +99,9 @@ async def case_page(request: web.Request) -> web.Response:
     })
 
 
-def _plain(html: str) -> str:
+def _plain(text: str) -> str:
     """The workflow's chat HTML as plain text (the template escapes it again)."""
-    import html as html_module
-
-    return html_module.unescape(re.sub(r"<[^>]+>", "", html))
+    return html.unescape(re.sub(r"<[^>]+>", "", text))
 
 
 async def act(request: web.Request) -> web.Response:
