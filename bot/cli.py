@@ -25,7 +25,8 @@ from bot.logs import configure_logging, redact_secrets
 from bot.settings import Settings, SettingsError, load_settings
 
 SUBCOMMANDS = (
-    "run", "chat", "backup", "ask", "kb", "deadline", "report", "import", "export", "purge", "settings",
+    "run", "chat", "backup", "ask", "kb", "deadline", "report", "import", "export", "purge", "settings", "web",
+    "case",
 )
 
 

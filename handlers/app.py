@@ -22,6 +22,7 @@ FEATURES = (
     "handlers.staff",
     "handlers.reports",
     "handlers.privacy",
+    "handlers.web_signin",
 )
 
 

@@ -228,6 +228,10 @@ async def staff_button(core: Core, event: Event, arg: str) -> list[Reply]:
                     await cases.transition(tx, row["id"], "reject", now=now, actor=actor,
                                            resolved_date=core.today(), detail=WITHDRAWN_REASON,
                                            changes={"reject_reason": WITHDRAWN_REASON})
+            # Consent withdrawn: nothing of these cases stays on the public page either.
+            await tx.executemany(
+                "UPDATE publications SET withdrawn_at = ? WHERE case_id = ? AND published_at IS NOT NULL"
+                " AND withdrawn_at IS NULL", [(now.isoformat(), r["id"]) for r in own])
             await purge_cases(tx, [r["id"] for r in own], now=now, actor=actor,
                               detail=f"theo yêu cầu của người dân lúc {_local(core, request['requested_at'])}")
             await _forget_chat_after_answer(tx, request)

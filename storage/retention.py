@@ -101,6 +101,10 @@ async def purge_cases(tx: Transaction, case_ids: Sequence[int], *, now: dt.datet
                 (PSEUDONYM if citizen is not None and event["actor"] == citizen else event["actor"],
                  redact(event["detail"], pattern), stamp, event["id"]),
             )
+        publication = await tx.fetchone("SELECT text FROM publications WHERE case_id = ?", (case_id,))
+        if publication is not None and publication["text"]:
+            await tx.execute("UPDATE publications SET text = ? WHERE case_id = ?",
+                             (redact(publication["text"], pattern), case_id))
         await tx.execute(STORED_FILES_OF_CASE, (case_id,))
         await tx.execute("DELETE FROM attachments WHERE case_id = ?", (case_id,))
         await tx.execute("DELETE FROM outbox WHERE case_id = ?", (case_id,))
