@@ -252,7 +252,8 @@ def test_json_shape_of_a_decision(kb: KnowledgeBase) -> None:
     assert kb.match("tổng đài 1022").as_json() == {
         "question": "tổng đài 1022", "mode": "answer", "top": "faq-duong-day-nong",
         "candidates": ["faq-duong-day-nong"], "scores": [kb.match("tổng đài 1022").as_json()["scores"][0]],
+        "section": None,
     }
     assert kb.match("xin chào").as_json() == {
-        "question": "xin chào", "mode": "smalltalk", "top": None, "candidates": [], "scores": [],
+        "question": "xin chào", "mode": "smalltalk", "top": None, "candidates": [], "scores": [], "section": None,
     }
