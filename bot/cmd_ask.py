@@ -24,7 +24,8 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "ask", help="ask the knowledge base a question, as a citizen would",
         description="Print what a citizen would see for QUESTION, or with --json the matcher's decision: "
-                    '{"question", "mode", "top", "candidates", "scores"}. Nothing is written to the database.',
+                    '{"question", "mode", "top", "candidates", "scores", "section"} ("section": the kind of '
+                    "the section shown first, e.g. ho_so, or null). Nothing is written to the database.",
     )
     p.add_argument("question", nargs="?", help="the question, in quotes")
     p.add_argument("--json", action="store_true", help="print one JSON object per question")
@@ -47,8 +48,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         if i:
             print("\n" + "─" * 40)
-        # The chat stores a question it cannot answer; a citizen is told so, and this shows the same text.
-        print(plain_replies(replies_for(match, settings, recorded=match.mode == "fallback")))
+        print(plain_replies(replies_for(match, settings)))
     return 0
 
 

@@ -243,6 +243,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PAKN_IDLE_MINUTES", "positive int", 30, "Minutes of silence after which an unfinished PAKN expires."),
     Setting("PAKN_DAILY_LIMIT", "positive int", 5, "New PAKN one citizen may send per day."),
     Setting("PAKN_MAX_ATTACHMENTS", "int", 5, "Attachments per PAKN."),
+    Setting("UNANSWERED_KEEP_DAYS", "positive int", 180,
+            "Days an unanswered question is kept for staff (/chuahoi) before it is deleted."),
     Setting("PAKN_MAX_ATTACHMENT_MB", "positive int", 20, "Largest attachment accepted, in MB."),
     # --- reminders and reports
     Setting("DIGEST_TIME", "time", "08:00", "Time of the daily digest to staff on working days."),

@@ -166,6 +166,7 @@ def check_kb(directory: Path | str, known_placeholder_names: Iterable[str]) -> l
     known = {name if "." in name else f"org.{name}" for name in known_placeholder_names}
     raws, problems = _read_dir(Path(directory))
     problems += _validate(raws, known)
+    problems += _facet_problems(raws)
     try:
         read_lexicon()
     except KnowledgeBaseError as exc:
@@ -188,6 +189,7 @@ def read_entries(directory: Path | str, context: Mapping[str, Any]) -> list[Entr
     """Validated entries with placeholders rendered; raises :class:`KnowledgeBaseError` on any problem."""
     raws, problems = _read_dir(Path(directory))
     problems += _validate(raws, placeholder_names(context))
+    problems += _facet_problems(raws)
     if problems:
         raise KnowledgeBaseError(_by_file(problems))
     entries: list[Entry] = []
@@ -196,6 +198,23 @@ def read_entries(directory: Path | str, context: Mapping[str, Any]) -> list[Entr
     if problems:
         raise KnowledgeBaseError(problems)
     return entries
+
+
+def _facet_problems(raws: list[_Raw]) -> list[Problem]:
+    """Declared facets that facets.yaml does not know (a typo would silently hide the entry from questions)."""
+    from knowledge.facets import FACETS_FILE, load_facets
+
+    try:
+        spec = load_facets()
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        why = f"bad YAML: {_yaml_why(exc)}" if isinstance(exc, yaml.YAMLError) else str(exc)
+        return [Problem(FACETS_FILE.name, "", "", why)]
+    out = []
+    for raw in raws:
+        facets = raw.data.get("facets")
+        if isinstance(facets, dict):
+            out += [Problem(raw.file, raw.label, "facets", why) for why in spec.problems(facets)]
+    return out
 
 
 def _by_file(problems: list[Problem]) -> list[Problem]:

@@ -56,6 +56,8 @@ class Match:
     smalltalk: str | None = None
     part: str | None = None  # the section kind the question asks for, if any
     topics: tuple[str, ...] = ()  # other agencies' topics named in the question (folded phrases)
+    # Entries the answer was preferred to only by a default the question left open (2.002311 next to 2.002312).
+    also: tuple[Entry, ...] = ()
 
     @property
     def top(self) -> Entry | None:
@@ -278,8 +280,14 @@ class Matcher:
         group = [r for r in ranked if (r.meets, r.score, r.unmatched) == (best.meets, best.score, best.unmatched)]
         sure = best.score >= ANSWER_MIN and best.meets
         if sure and len(group) == 1:
-            return Match(question, "answer", (self._docs[best.index].entry,), (_facet_percent(best.score),),
-                         part=part, topics=topics)
+            answer = self._docs[best.index]
+            also = tuple(
+                self._docs[r.index].entry for r in ranked[1:]
+                if r.meets and r.score == best.score and r.unmatched > best.unmatched
+                and _differences(answer.facets, self._docs[r.index].facets) == 1
+            )
+            return Match(question, "answer", (answer.entry,), (_facet_percent(best.score),), part=part,
+                         topics=topics, also=also[: MAX_CHOICES - 1])
         offered = group if len(group) > 1 else ranked
         offered = offered[:MAX_CHOICES]
         return Match(question, "choose", tuple(self._docs[r.index].entry for r in offered),
@@ -315,6 +323,10 @@ class Matcher:
         if analysis.chat is not None and len(analysis.tokens) <= GREETING_EXTRA_WORDS and not topics:
             return Match(question, "smalltalk", smalltalk=analysis.chat)
         return Match(question, "fallback", part=part, topics=topics)
+
+
+def _differences(a: Mapping[str, str], b: Mapping[str, str]) -> int:
+    return sum(1 for key in set(a) | set(b) if a.get(key) != b.get(key))
 
 
 def _mentions(doc: _Doc, phrase: str) -> bool:

@@ -23,7 +23,7 @@ _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 ABBREVIATIONS_FILE = Path(__file__).with_name("abbreviations.yaml")
 SMALLTALK_FILE = Path(__file__).with_name("smalltalk.yaml")
-OUT_OF_SCOPE_FILE = Path(__file__).with_name("out_of_scope.yaml")
+OUT_OF_SCOPE_FILE = Path(__file__).with_name("referrals.yaml")
 
 FILLER = "filler"
 COMPOUND = "compound"
@@ -138,7 +138,7 @@ class Analysis:
     smalltalk: str | None = None
     # The first small-talk phrase seen, even with a question around it ("xin chào, cho hỏi …").
     chat: str | None = None
-    # Topics of other agencies named in the text (folded), from out_of_scope.yaml.
+    # Topics of other agencies named in the text (folded phrases), from referrals.yaml.
     foreign: tuple[str, ...] = ()
 
     @property
@@ -194,8 +194,11 @@ class Lexicon:
         for category, items in (smalltalk or {}).items():
             for phrase in items or ():
                 phrases.append(_Listed(tuple(tokenize(str(phrase))), str(category)))
-        for phrase in out_of_scope or ():
-            phrases.append(_Listed(tuple(tokenize(str(phrase))), OUT_OF_SCOPE))
+        for item in out_of_scope or ():
+            # A referral (a mapping with its phrases) or, as before, a bare phrase.
+            listed = item.get("phrases") or () if isinstance(item, Mapping) else (item,)
+            for phrase in listed:
+                phrases.append(_Listed(tuple(tokenize(str(phrase))), OUT_OF_SCOPE))
         by_first: dict[str, list[_Listed]] = {}
         for p in phrases:
             if p.tokens:

@@ -85,13 +85,26 @@ async def test_citizen_reads_the_legal_basis(person: Callable[..., Person]) -> N
 
 async def test_unsure_question_offers_choices(person: Callable[..., Person]) -> None:
     citizen = person()
-    seen = check(await citizen.send("chủ trương đăng cai hội nghị hội thảo quốc tế"))
+    seen = check(await citizen.send("ký kết thỏa thuận quốc tế"))
     assert seen.startswith("Có phải bạn muốn hỏi…")
     choices = [d for d in buttons(citizen.last) if d.startswith("kb:")]
-    assert set(choices) == {"kb:2.002313", "kb:2.002314"}
+    assert set(choices) == {"kb:nb-ky-ket-tinh", "kb:nb-ky-ket-so", "kb:nb-ky-ket-huyen", "kb:nb-ky-ket-xa"}
+    labels = [b.label for r in citizen.last for row in r.buttons for b in row]
+    assert len(set(labels)) == len(labels) and not any(label[:1].isdigit() for label in labels)
 
-    seen = check(await citizen.press("kb:2.002314"))
-    assert "Mã thủ tục: 2.002314" in seen
+    seen = check(await citizen.press("kb:nb-ky-ket-xa"))
+    assert "xã biên giới" in seen
+
+
+async def test_question_silent_on_who_permits_gets_the_usual_procedure_and_the_other_one_offered(
+    person: Callable[..., Person],
+) -> None:
+    citizen = person()
+    seen = check(await citizen.send("chủ trương đăng cai hội nghị hội thảo quốc tế"))
+    assert "Mã thủ tục: 2.002314" in seen  # almost every event is not the Prime Minister's
+    assert "kb:2.002313" in buttons(citizen.last)
+    labels = [b.label for r in citizen.last for row in r.buttons for b in row]
+    assert len(set(labels)) == len(labels)
 
 
 async def test_unknown_question_falls_back_and_is_kept_for_staff(person: Callable[..., Person], db: Database) -> None:
@@ -108,7 +121,7 @@ async def test_fallback_gives_the_hotline_once_it_is_set(
 ) -> None:
     settings = settings_factory(ORG_HOTLINE="0225 3 123 456")
     citizen = Person(q_and_a_core(settings, db, clock, load_for_settings(settings)), "1001")
-    assert "đường dây nóng của Sở Ngoại vụ: 0225 3 123 456" in check(await citizen.send("giá vàng hôm nay"))
+    assert "đường dây nóng của Sở Ngoại vụ: 0225 3 123 456" in check(await citizen.send("lịch chiếu phim cuối tuần"))
 
 
 async def test_greeting_gets_the_menu_not_an_answer(person: Callable[..., Person], db: Database) -> None:
@@ -158,11 +171,14 @@ async def test_staff_sees_most_frequent_unanswered_questions(person: Callable[..
     await citizen.send("Lịch chiếu phim cuối tuần")
     clock.advance(minutes=5)
     await other.send("lich chieu phim cuoi tuan ạ")  # the same question: the latest wording is shown
-    await other.send("giá vàng hôm nay")
+    await other.send("cách nấu phở bò")
+    await other.send("giá vàng hôm nay")  # another body's business: listed apart
     seen = check(await staff.send("/chuahoi"))
-    first, second = seen.index("lich chieu phim cuoi tuan ạ"), seen.index("giá vàng hôm nay")
+    first, second = seen.index("lich chieu phim cuoi tuan ạ"), seen.index("cách nấu phở bò")
     assert first < second
-    assert "2 lần, gần nhất 07/07/2025" in seen
+    assert "2 lần, 2 người hỏi, gần nhất 07/07/2025" in seen
+    assert "giá vàng" not in seen
+    assert "giá vàng hôm nay" in check(await staff.send("/chuahoi khac"))
     clock.advance(days=10)
     assert "Trong 7 ngày qua không có câu hỏi nào" in check(await staff.send("/chuahoi 7"))
     assert "Câu hỏi chưa trả lời được (30 ngày qua)" in check(await staff.send("/chuahoi"))
@@ -191,7 +207,7 @@ async def test_staff_reloads_the_knowledge_base_without_restart(
     folder, settings = editable_kb
     core = q_and_a_core(settings, db, clock, load_for_settings(settings))
     citizen, staff = Person(core, "1001"), Person(core, STAFF)
-    assert "chưa tìm được" in check(await citizen.send("lệ phí cấp thị thực ngoại giao"))
+    assert "thuộc lĩnh vực của cơ quan khác" in check(await citizen.send("lệ phí cấp thị thực ngoại giao"))
     (folder / "thi-thuc.yaml").write_text(
         "id: faq-thi-thuc-ngoai-giao\nkind: faq\ntitle: Thị thực ngoại giao\n"
         "aliases: [lệ phí cấp thị thực ngoại giao]\nsummary: Nội dung thử.\n"
@@ -242,7 +258,7 @@ def test_ask_prints_what_a_citizen_sees(capsys: pytest.CaptureFixture[str]) -> N
 def test_ask_json_prints_the_decision(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ask", "--json", "số điện thoại đường dây nóng"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert list(result) == ["question", "mode", "top", "candidates", "scores"]
+    assert list(result) == ["question", "mode", "top", "candidates", "scores", "section"]
     assert result["question"] == "số điện thoại đường dây nóng"
     assert (result["mode"], result["top"], result["candidates"]) == ("answer", "faq-duong-day-nong",
                                                                       ["faq-duong-day-nong"])
@@ -255,11 +271,14 @@ def test_ask_batch_prints_one_json_line_per_question(
     database = tmp_path / "never.sqlite3"
     monkeypatch.setenv("PAKN_DB", str(database))
     questions = tmp_path / "q.txt"
-    questions.write_text("xin chào\n\nchủ trương đăng cai hội nghị hội thảo quốc tế\ngiá vàng\n", encoding="utf-8")
+    questions.write_text("xin chào\n\nký kết thỏa thuận quốc tế\ngiá vàng\nhồ sơ xin phép hội thảo quốc tế gồm những gì\n",
+                         encoding="utf-8")
     assert main(["ask", "--json", "--batch", str(questions)]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [r["mode"] for r in lines] == ["smalltalk", "choose", "fallback"]
-    assert lines[1]["top"] is None and len(lines[1]["candidates"]) == len(lines[1]["scores"]) == 2
+    assert [r["mode"] for r in lines] == ["smalltalk", "choose", "fallback", "answer"]
+    assert lines[1]["top"] is None and len(lines[1]["candidates"]) == len(lines[1]["scores"]) == 4
+    assert (lines[3]["top"], lines[3]["section"]) == ("2.002312", "ho_so")
+    assert [r["section"] for r in lines[:3]] == [None, None, None]
     assert not database.exists()  # asking never writes to the database
 
 

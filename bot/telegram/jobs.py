@@ -126,6 +126,6 @@ async def housekeeping_job(context: CallbackContext[Any, Any, Any, Any]) -> None
     services = _services(context)
     now = services.core.now()
     await prune(services.core.db, now)
-    pruned = await prune_bookkeeping(services.core.db, now)
+    pruned = await prune_bookkeeping(services.core.db, now, services.core.settings.unanswered_keep_days)
     if any(pruned.values()):
         log.info("housekeeping: forgot %s", ", ".join(f"{n} {what}" for what, n in pruned.items()))
