@@ -86,7 +86,8 @@ class Match:
 class _Doc:
     entry: Entry
     facets: Mapping[str, str]
-    text_words: frozenset[str]  # folded words of the whole entry, for other agencies' topics
+    text_words: frozenset[str]  # folded words of the whole entry
+    indexed: str  # " title aliases keywords summary " folded: an entry that itself names another body's topic
     marked: frozenset[str]  # its indexed words as written, diacritics kept: they break ties folding created
 
 
@@ -122,7 +123,7 @@ class Matcher:
             known_marked.update(marked)
             known.update(w for w in everything if w.isalpha())
             corpus.append(words or ["_"])
-            docs.append(_Doc(entry, entry.facet_map, frozenset(everything), frozenset(marked)))
+            docs.append(_Doc(entry, entry.facet_map, frozenset(everything), f" {' '.join(words)} ", frozenset(marked)))
         for phrase_list in lexicon.phrases.values():
             for listed in phrase_list:
                 known.update(t.folded for t in listed.tokens)
@@ -206,9 +207,8 @@ class Matcher:
             return self._decide(question, found, ranked, part, topics)
         if analysis.chat is not None and not found.facets.get("family") and not topics:
             return Match(question, "smalltalk", smalltalk=analysis.chat)  # "chào Sở Ngoại vụ"
-        if part is not None or topics:
-            # It asks for a part of something we cannot name, or about another agency's business.
-            return self._nothing(question, analysis, part, topics)
+        # No facet names it: only an entry without facets (a department's own addition) may be answered from its
+        # words; the others are at most offered. Another body's topic keeps only the entries that mention it.
         text = self._by_text(analysis, topics)
         if text:
             best_cov, best_score, best = text[0]
@@ -330,7 +330,7 @@ def _differences(a: Mapping[str, str], b: Mapping[str, str]) -> int:
 
 
 def _mentions(doc: _Doc, phrase: str) -> bool:
-    return all(w in doc.text_words for w in phrase.split())
+    return f" {phrase} " in doc.indexed
 
 
 def _facet_percent(score: float) -> float:
