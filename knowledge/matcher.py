@@ -311,7 +311,10 @@ class Matcher:
             doc = self._docs[index]
             if not all(_mentions(doc, topic) for topic in topics):
                 continue
-            explained = sum(self._idf[w] for w in set(words) if index in self._postings.get(w, ()))
+            found = [w for w in set(words) if index in self._postings.get(w, ())]
+            if sum(len(w) >= 3 for w in found) < 2:
+                continue  # one word in common ("văn", "an") is not a match
+            explained = sum(self._idf[w] for w in found)
             tie_break = 0.01 * len(typed & doc.marked) / len(typed) if typed else 0.0
             out.append((explained / total if total else 0.0, float(score) + tie_break, index))
         out.sort(key=lambda r: (-r[1], -r[0]))

@@ -37,7 +37,7 @@ _WORD_RE = re.compile(r"\d+(?:[.,]\d+)+|[^\W_]+(?:&[^\W_]+)*")
 _TONE_MARKS = frozenset("\u0300\u0301\u0303\u0309\u0323")  # huyền, sắc, ngã, hỏi, nặng
 _TELEX_TONES = frozenset("sfrxj")
 _TELEX_VOWELS = (("aa", "a"), ("ee", "e"), ("oo", "o"), ("dd", "d"), ("uw", "u"), ("ow", "o"), ("aw", "a"), ("w", "u"))
-_VNI_DIGITS = re.compile(r"(?<=[a-z])[1-9]")
+_VNI_DIGITS = re.compile(r"(?<=[a-z])[1-9]+")
 _DOUBLED = re.compile(r"([a-z])\1+")
 
 
