@@ -1,6 +1,6 @@
 """``python -m bot ask "QUESTION"``: what a citizen would see, or (``--json``) what the matcher decided.
 
-Reads the knowledge base directly and writes nothing to the database.
+Reads the knowledge base directly, and the aliases staff learned from the database (read only); writes nothing.
 """
 
 from __future__ import annotations
@@ -66,9 +66,14 @@ def plain_replies(replies: Iterable[Reply]) -> str:
 def _load(settings: Settings, directory: Path | None) -> KnowledgeBase:
     folder = directory or settings.pakn_kb_dir
     try:
-        return load_kb(folder, render_context(settings))
+        kb = load_kb(folder, render_context(settings))
     except KnowledgeBaseError as exc:
         raise CliError(f"{exc} (run `python -m bot kb check {folder}` for the full list)") from None
+    from bot.cmd_kb import learned_aliases
+
+    for _, question, entry_id, _, _ in learned_aliases(settings.pakn_db) or ():
+        kb.learn(question, entry_id)
+    return kb
 
 
 def _read_batch(name: str) -> Iterator[str]:

@@ -57,7 +57,7 @@ def _notes(database: Path, entry_ids: set[str]) -> None:
 
     for note in referral_problems(load_referrals()):
         print(f"note: {note}")
-    aliases = _learned_aliases(database)
+    aliases = learned_aliases(database)
     if aliases is None:
         return
     print(f"learned aliases: {len(aliases)} (in {database})")
@@ -66,7 +66,7 @@ def _notes(database: Path, entry_ids: set[str]) -> None:
         print(f"  #{alias_id} «{question}» → {entry_id} (by {created_by}, {created_at[:10]}){gone}")
 
 
-def _learned_aliases(database: Path) -> list[tuple[int, str, str, str, str]] | None:
+def learned_aliases(database: Path) -> list[tuple[int, str, str, str, str]] | None:
     if not database.is_file():
         return None
     try:

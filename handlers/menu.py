@@ -32,7 +32,7 @@ TEXT_STAFF_HELP = (
     "/traloi MÃ nội dung; /chuyen MÃ cơ quan; /tuchoi MÃ lý do; /ghichu MÃ nội dung; /phancong MÃ ID\n"
     "/nhapphananh — nhập PAKN nhận qua đường dây nóng, thư, trực tiếp\n"
     "/baocao — báo cáo số liệu PAKN\n"
-    "/chuahoi — câu hỏi chưa trả lời được; /napkb — nạp lại cơ sở tri thức\n"
+    "/chuahoi — câu hỏi chưa trả lời được (/chuahoi gan #SỐ MÃ_MỤC: gắn vào một mục); /napkb — nạp lại cơ sở tri thức\n"
     "/molai MÃ — mở lại PAKN đã đóng (quản trị viên)\n"
     "/staff list | add ID | remove ID — quản lý cán bộ (quản trị viên)"
 )

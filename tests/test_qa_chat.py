@@ -467,3 +467,19 @@ async def test_purge_removes_the_citizens_unanswered_questions(
     later = dt.datetime(2026, 7, 10, tzinfo=dt.UTC)
     assert await purge_personal_data(db, older_than_days=365, now=later, actor="test") == 1
     assert [q for q, _, _ in await unanswered(db)] == ["cách làm nem rán"]
+
+
+async def test_name_and_phone_typed_after_the_daily_limit_are_not_kept(
+    settings_factory: Callable[..., Settings], db: Database, clock: Clock
+) -> None:
+    from handlers.app import build_core
+    from tests.test_tracking import walk
+
+    settings = settings_factory(PAKN_DAILY_LIMIT="1")
+    citizen = Person(build_core(settings, db, kb=load_for_settings(settings), clock=clock), "1001")
+    await walk(citizen)
+    assert "mức tối đa" in check(await citizen.send("/phananh"))
+    await citizen.send("Nguyễn Văn An")
+    await citizen.send("0912 345 678")
+    await citizen.send("Số 5 Lê Lợi, Ngô Quyền")
+    assert await unanswered(db) == []
