@@ -67,6 +67,7 @@ TEXT_OOS_PORTAL = (
     "(gõ tên thủ tục vào ô tìm kiếm)."
 )
 TEXT_OOS_SWITCHBOARD = "Tổng đài {switchboard} của thành phố hỗ trợ người dân, doanh nghiệp khi làm thủ tục hành chính."
+TEXT_NOT_HANDLED = "Xin lỗi, trợ lý không hướng dẫn về {topic}."
 TEXT_OOS_ONLY = "Trợ lý chỉ hướng dẫn các thủ tục hành chính và việc phản ánh, kiến nghị thuộc {org}."
 TEXT_PORTAL_BUTTON = "🔎 Cổng Dịch vụ công quốc gia"
 TEXT_BODY_BUTTON = "🔗 {body}"
@@ -215,6 +216,9 @@ def out_of_scope_replies(settings: Settings, referral: Referral | None) -> list[
     org = settings.org_context()
     name = esc(org["short_name"] or org["name"])
     topic = esc(referral.topic if referral is not None else "")
+    if referral is not None and not referral.other_body:
+        return [Reply("\n".join([TEXT_NOT_HANDLED.format(topic=topic.lower()), TEXT_OOS_ONLY.format(org=name)]),
+                      fallback_replies(settings)[0].buttons)]
     lines = [TEXT_OOS.format(topic=topic, org=name) if topic else TEXT_OOS.replace(" ({topic})", "").format(org=name)]
     buttons: list[list[Button]] = []
     if referral is not None and referral.body:

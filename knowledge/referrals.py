@@ -21,6 +21,7 @@ class Referral:
     procedure: bool = False  # another body's administrative procedure: the national portal lists it
     body: str = ""  # the competent body, once the department has confirmed it
     url: str = ""
+    other_body: bool = True  # False: not said to be another body's (complaints, weather): only "cannot help"
 
 
 def load_referrals(path: Path = REFERRALS_FILE) -> list[Referral]:
@@ -32,6 +33,7 @@ def load_referrals(path: Path = REFERRALS_FILE) -> list[Referral]:
             out.append(Referral(
                 str(item.get("topic") or ""), tuple(str(p) for p in item.get("phrases") or ()),
                 bool(item.get("procedure")), str(item.get("body") or "").strip(), str(item.get("url") or "").strip(),
+                item.get("other_body", True) is not False,
             ))
         else:
             out.append(Referral(str(item), (str(item),)))
@@ -51,7 +53,7 @@ def referral_problems(referrals: list[Referral]) -> list[str]:
     """What `kb check` lists: topics with no competent body named yet, and links that are not web addresses."""
     out = []
     for r in referrals:
-        if not r.body:
+        if not r.body and r.other_body:
             out.append(f"{REFERRALS_FILE.name}: {r.topic}: no competent body named yet"
                        + (" (only the national portal's search is offered)" if r.procedure else ""))
         if r.url and not r.url.startswith(("http://", "https://")):
