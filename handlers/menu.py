@@ -86,6 +86,17 @@ def unique_labels(items: list[tuple[str, str]]) -> list[str]:
     return labels
 
 
+def contrast_label(title: str, code: str, against: str) -> str:
+    """A label for ``title`` next to ``against``: what differs after their common words, with the code."""
+    words, other = title.split(), against.split()
+    common = 0
+    while common < min(len(words), len(other)) and words[common] == other[common]:
+        common += 1
+    rest = " ".join(words[common:]) or title
+    text = f"…{rest}" if common else rest
+    return _cut(f"{code}: {text}" if code else text)
+
+
 def _cut(text: str, limit: int = MAX_LABEL) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 

@@ -21,7 +21,7 @@ import re
 from typing import TYPE_CHECKING
 
 from handlers.core import Core, Router, esc
-from handlers.menu import menu_buttons, unique_labels
+from handlers.menu import contrast_label, menu_buttons, unique_labels
 from handlers.types import Button, Event, Reply, chunk_text
 from knowledge import Entry, KnowledgeBase, KnowledgeBaseError, Match, load_for_settings
 from knowledge.referrals import Referral, load_referrals, referral_for
@@ -59,7 +59,7 @@ TEXT_CONTACT_BUTTON = "☎️ Liên hệ, đường dây nóng"
 TEXT_PART_MISSING = (
     "Trợ lý chưa có thông tin chính thức về {part} của thủ tục này; {org} hướng dẫn cụ thể khi tiếp nhận hồ sơ."
 )
-TEXT_ALSO = "Tùy trường hợp cụ thể, bạn xem thêm:"
+TEXT_ALSO = "Tùy trường hợp cụ thể, bạn xem thêm thủ tục {others}."
 TEXT_OOS = "Câu hỏi này thuộc lĩnh vực của cơ quan khác ({topic}), không thuộc thẩm quyền của {org}."
 TEXT_OOS_BODY = "Cơ quan có thẩm quyền: {body}."
 TEXT_OOS_PORTAL = (
@@ -167,8 +167,8 @@ def entry_replies(entry: Entry, part: str | None = None, also: tuple[Entry, ...]
         footer += ". " + TEXT_PICK_SECTION
     parts.append(f"<i>{footer}</i>")
     if also:
-        parts.append(TEXT_ALSO)
-    rows = _rows(_section_buttons(entry)) + _also_buttons(also, part) + _link_buttons(entry)
+        parts.append(_also_text(also))
+    rows = _rows(_section_buttons(entry)) + _also_buttons(entry, also, part) + _link_buttons(entry)
     return _with_buttons("\n\n".join(parts), rows)
 
 
@@ -177,9 +177,9 @@ def section_replies(entry: Entry, number: int, also: tuple[Entry, ...] = ()) -> 
     section = entry.sections[number - 1]
     text = f"<b>{esc(entry.title)}</b>\n<b>{esc(section.title)}</b>\n\n{esc(section.body)}"
     if also:
-        text += "\n\n" + TEXT_ALSO
+        text += "\n\n" + _also_text(also)
     others = [b for i, b in enumerate(_section_buttons(entry), start=1) if i != number]
-    rows = [*_rows(others), [Button(TEXT_OVERVIEW, f"kb:{entry.id}")], *_also_buttons(also, section.kind)]
+    rows = [*_rows(others), [Button(TEXT_OVERVIEW, f"kb:{entry.id}")], *_also_buttons(entry, also, section.kind)]
     return _with_buttons(text, rows)
 
 
@@ -252,9 +252,15 @@ def _section_buttons(entry: Entry) -> list[Button]:
     return [Button(label, f"kb:{entry.id}|{i}") for i, label in enumerate(labels, start=1)]
 
 
-def _also_buttons(also: tuple[Entry, ...], part: str | None) -> list[list[Button]]:
-    labels = unique_labels([(e.title, e.code) for e in also])
-    return [[Button(label, _entry_data(e, part))] for label, e in zip(labels, also, strict=True)]
+def _also_text(also: tuple[Entry, ...]) -> str:
+    return TEXT_ALSO.format(others="; ".join(
+        f"{esc(e.code)} ({esc(e.title)})" if e.code else esc(e.title) for e in also
+    ))
+
+
+def _also_buttons(entry: Entry, also: tuple[Entry, ...], part: str | None) -> list[list[Button]]:
+    """The other entries, labelled by what sets them apart from the answer (and their code)."""
+    return [[Button(contrast_label(e.title, e.code, entry.title), _entry_data(e, part))] for e in also]
 
 
 def _link_buttons(entry: Entry) -> list[list[Button]]:

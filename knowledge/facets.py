@@ -135,6 +135,7 @@ class FacetSpec:
     requires: dict[str, tuple[str, ...]]
     defaults: dict[str, str]
     own_object: frozenset[str]
+    offer_other: frozenset[str]
     words: frozenset[str]  # every folded word of every phrase
     marked_words: frozenset[str]  # the same, as written
 
@@ -160,7 +161,8 @@ class FacetSpec:
         requires = {str(k): tuple(str(x) for x in v or ()) for k, v in (data.get("requires") or {}).items()}
         defaults = {str(k): str(v) for k, v in (data.get("defaults") or {}).items()}
         own = frozenset(str(x) for x in data.get("own_object") or ())
-        return cls(values, lists, markers, requires, defaults, own, frozenset(words), frozenset(marked))
+        other = frozenset(str(x) for x in data.get("offer_other") or ())
+        return cls(values, lists, markers, requires, defaults, own, other, frozenset(words), frozenset(marked))
 
     def find(self, tokens: Sequence[Token], known: frozenset[str] = frozenset(), marked: bool | None = None,
              known_marked: frozenset[str] = frozenset()) -> Found:

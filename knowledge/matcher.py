@@ -284,7 +284,8 @@ class Matcher:
             also = tuple(
                 self._docs[r.index].entry for r in ranked[1:]
                 if r.meets and r.score == best.score and r.unmatched > best.unmatched
-                and _differences(answer.facets, self._docs[r.index].facets) == 1
+                and _differences(answer.facets, self._docs[r.index].facets) <= self.spec.offer_other
+                and found.best(next(iter(_differences(answer.facets, self._docs[r.index].facets)))) == {}
             )
             return Match(question, "answer", (answer.entry,), (_facet_percent(best.score),), part=part,
                          topics=topics, also=also[: MAX_CHOICES - 1])
@@ -328,8 +329,9 @@ class Matcher:
         return Match(question, "fallback", part=part, topics=topics)
 
 
-def _differences(a: Mapping[str, str], b: Mapping[str, str]) -> int:
-    return sum(1 for key in set(a) | set(b) if a.get(key) != b.get(key))
+def _differences(a: Mapping[str, str], b: Mapping[str, str]) -> set[str]:
+    """The facets on which two entries differ."""
+    return {key for key in set(a) | set(b) if a.get(key) != b.get(key)}
 
 
 def _mentions(doc: _Doc, phrase: str) -> bool:
