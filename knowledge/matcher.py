@@ -42,7 +42,8 @@ SHORT_QUERY = 4  # words besides a greeting that may still just name who is gree
 TEXT_ANSWER = 0.75
 TEXT_CHOOSE = 0.6
 TEXT_SEARCH = 0.30
-TEXT_MARGIN = 1.5  # the best entry's BM25 score over the runner-up's, to answer outright
+TEXT_MARGIN = 1.5
+CANDIDATE_DF = 50  # words in more entries than this (or a tenth of them) do not bring candidates  # the best entry's BM25 score over the runner-up's, to answer outright
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,7 @@ class Matcher:
         self.lexicon = lexicon.with_protected(protected, self.known)
         self._docs = docs
         self._bm25 = BM25Plus(corpus)
+        self._doc_words = [frozenset(words) for words in corpus]
         self._postings: dict[str, list[int]] = {}
         for i, words in enumerate(corpus):
             for w in set(words):
@@ -301,7 +303,10 @@ class Matcher:
         words = [t.folded for t in analysis.tokens]
         if not words:
             return []
-        candidates = sorted({i for w in words for i in self._postings.get(w, ())})
+        # Entries are found through the question's rarer words: a word in most entries ("thủ tục") finds nothing.
+        common = max(CANDIDATE_DF, len(self._docs) // 10)
+        rare = [w for w in words if len(self._postings.get(w, ())) <= common]
+        candidates = sorted({i for w in rare or words for i in self._postings.get(w, ())})
         if not candidates:
             return []
         scores = self._bm25.get_batch_scores(words, candidates)
@@ -312,7 +317,7 @@ class Matcher:
             doc = self._docs[index]
             if not all(_mentions(doc, topic) for topic in topics):
                 continue
-            found = [w for w in set(words) if index in self._postings.get(w, ())]
+            found = [w for w in set(words) if w in self._doc_words[index]]
             if sum(len(w) >= 3 for w in found) < 2:
                 continue  # one word in common ("văn", "an") is not a match
             explained = sum(self._idf[w] for w in found)
