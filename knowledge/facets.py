@@ -166,7 +166,8 @@ class FacetSpec:
 
     def find(self, tokens: Sequence[Token], known: frozenset[str] = frozenset(), marked: bool | None = None,
              known_marked: frozenset[str] = frozenset()) -> Found:
-        """The facets of a question's words; ``marked``: the question was typed with diacritics (by default,
+        """The facets of a question's words; ``known`` (folded) and ``known_marked`` (as written): the words that
+        may follow a phrase of ``own_object``; ``marked``: the question was typed with diacritics (by default,
         guessed from the words)."""
         facets: dict[str, dict[str, Value]] = {}
         if marked is None:
@@ -175,8 +176,8 @@ class FacetSpec:
             for hit in lists.find(tokens, marked):
                 if hit.value == NONE:
                     continue
-                if (known and (facet in self.own_object or hit.value in self.own_object)
-                        and any(_unknown(t, known, known_marked, marked) for t in tokens[hit.end : hit.end + 2])):
+                if (known and (facet in self.own_object or hit.value in self.own_object) and hit.end < len(tokens)
+                        and _foreign_object(tokens[hit.end], known, known_marked)):
                     continue  # "số điện thoại taxi", "giờ mở cửa bảo tàng": someone else's
                 values = facets.setdefault(facet, {})
                 seen = values.get(hit.value)
@@ -200,12 +201,14 @@ class FacetSpec:
         return out
 
 
-def _unknown(token: Token, known: frozenset[str], known_marked: frozenset[str], marked: bool) -> bool:
+def _foreign_object(token: Token, allowed: frozenset[str], allowed_marked: frozenset[str]) -> bool:
+    """A word after "số điện thoại", "địa chỉ"… that makes it someone else's: not a number, not a filler or a
+    word of the facets' phrases (with its diacritics when it was typed with them: "trường" is not "trưởng")."""
     if not token.folded.isalpha():
         return False
-    if marked and not token.plain and not token.repaired and known_marked:
-        return token.text not in known_marked
-    return token.folded not in known
+    if not token.plain and not token.repaired and allowed_marked:
+        return token.text not in allowed_marked
+    return token.folded not in allowed
 
 
 def typed_with_diacritics(tokens: Sequence[Token]) -> bool:

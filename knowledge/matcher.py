@@ -135,6 +135,11 @@ class Matcher:
                 known_marked.update(t.text for t in listed.tokens)
         self.known = frozenset(known)
         self.known_marked = frozenset(known_marked)
+        # Words that may follow "số điện thoại", "địa chỉ"… when it is ours: fillers and the facets' own words.
+        fillers = [listed.tokens[0] for phrase_list in lexicon.phrases.values() for listed in phrase_list
+                   if len(listed.tokens) == 1 and listed.tag == "filler"]
+        self._own_words = self.spec.words | {t.folded for t in fillers}
+        self._own_marked = self.spec.marked_words | {t.text for t in fillers}
         self.lexicon = lexicon.with_protected(protected, self.known)
         self._docs = docs
         self._bm25 = BM25Plus(corpus)
@@ -188,7 +193,8 @@ class Matcher:
     def facets(self, text: str) -> Found:
         """What the question names (family, action, level, part asked…)."""
         typed = self.lexicon.repair(tokenize(text))
-        return self.spec.find(self.lexicon.expand(typed), self.known, typed_with_diacritics(typed), self.known_marked)
+        return self.spec.find(self.lexicon.expand(typed), self._own_words, typed_with_diacritics(typed),
+                              self._own_marked)
 
     def match(self, question: str) -> Match:
         analysis = self.analyze(question)

@@ -207,6 +207,10 @@ def test_out_of_scope_questions_fall_back(kb: KnowledgeBase, question: str) -> N
         "hội thảo khoa học trong nước có cần xin phép không",
         "số điện thoại taxi",
         "sở tư pháp ở đâu",
+        "đánh giá tác động môi trường cho dự án",
+        "địa chỉ trường đại học hàng hải",
+        "theo dõi tiến độ dự án đầu tư",
+        "đăng cai giải bóng đá quốc tế",
     ],
 )
 def test_questions_near_our_topics_are_never_answered_outright(kb: KnowledgeBase, question: str) -> None:
