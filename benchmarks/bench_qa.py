@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_qa.py
 
-1. For each question file (tests/data/qa-dev.tsv, qa-dev-2.tsv, qa-own.tsv): strict accuracy (answer mode with
+1. For each question file (tests/data/qa-dev.tsv, qa-dev-2.tsv, qa-own.tsv, qa-own-2.tsv): strict accuracy (answer mode with
    an expected entry; out-of-scope lines not answered), section accuracy over the lines that name a section
    kind (answered with an expected entry and that section shown first), wrong answers (answer mode with an
    entry not expected, or any answer to an out-of-scope line), and strict accuracy by style tag. Side by side:
@@ -37,7 +37,7 @@ from knowledge import Entry, KnowledgeBase, Section, load_for_settings  # noqa: 
 from knowledge.normalize import fold, tokenize  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
-FILES = [DATA / "qa-dev.tsv", DATA / "qa-dev-2.tsv", DATA / "qa-own.tsv"]
+FILES = [DATA / "qa-dev.tsv", DATA / "qa-dev-2.tsv", DATA / "qa-own.tsv", DATA / "qa-own-2.tsv"]
 
 
 @dataclass(frozen=True)
@@ -244,7 +244,7 @@ def p99(samples: Sequence[float]) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("files", nargs="*", type=Path, default=FILES, help="question files (default: the three)")
+    parser.add_argument("files", nargs="*", type=Path, default=FILES, help="question files (default: the four)")
     parser.add_argument("--size", type=int, default=5000, help="entries in the grown knowledge base")
     parser.add_argument("--repeat", type=int, default=20, help="timed runs of every question")
     parser.add_argument("--seed", type=int, default=2025)

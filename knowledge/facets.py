@@ -136,6 +136,7 @@ class FacetSpec:
     defaults: dict[str, str]
     own_object: frozenset[str]
     offer_other: frozenset[str]
+    faq_needs_part: frozenset[str]
     words: frozenset[str]  # every folded word of every phrase
     marked_words: frozenset[str]  # the same, as written
 
@@ -162,7 +163,8 @@ class FacetSpec:
         defaults = {str(k): str(v) for k, v in (data.get("defaults") or {}).items()}
         own = frozenset(str(x) for x in data.get("own_object") or ())
         other = frozenset(str(x) for x in data.get("offer_other") or ())
-        return cls(values, lists, markers, requires, defaults, own, other, frozenset(words), frozenset(marked))
+        needs = frozenset(str(x) for x in data.get("faq_needs_part") or ())
+        return cls(values, lists, markers, requires, defaults, own, other, needs, frozenset(words), frozenset(marked))
 
     def find(self, tokens: Sequence[Token], known: frozenset[str] = frozenset(), marked: bool | None = None,
              known_marked: frozenset[str] = frozenset()) -> Found:

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from rank_bm25 import BM25Plus
 
-from knowledge.facets import FacetSpec, Found, load_facets, typed_with_diacritics
+from knowledge.facets import PART, FacetSpec, Found, load_facets, typed_with_diacritics
 from knowledge.loader import Entry
 from knowledge.normalize import Analysis, Lexicon, Token, fold, tokenize
 
@@ -69,7 +69,9 @@ class Match:
     def section(self) -> str | None:
         """The kind of the section shown first: the part asked, when the answered entry has it."""
         top = self.top
-        return self.part if top is not None and top.section_of(self.part) is not None else None
+        if top is None or top.kind != "procedure":
+            return None  # an FAQ is answered whole
+        return self.part if top.section_of(self.part) is not None else None
 
     def as_json(self) -> dict[str, Any]:
         top = self.top
@@ -287,6 +289,10 @@ class Matcher:
         best = ranked[0]
         group = [r for r in ranked if (r.meets, r.score, r.unmatched) == (best.meets, best.score, best.unmatched)]
         sure = best.score >= ANSWER_MIN and best.meets
+        top = self._docs[best.index]
+        if (sure and part in self.spec.faq_needs_part and top.entry.kind != "procedure"
+                and top.facets.get(PART) != part and top.entry.section_of(part) is None):
+            sure = False  # an FAQ about something else must not answer the part asked
         if sure and len(group) == 1:
             answer = self._docs[best.index]
             also = tuple(

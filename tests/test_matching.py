@@ -281,7 +281,7 @@ def tsv_rows(name: str) -> list[tuple[list[str], str | None, list[str], str]]:
     return rows
 
 
-@pytest.mark.parametrize("name", ["qa-dev-2.tsv", "qa-own.tsv"])
+@pytest.mark.parametrize("name", ["qa-dev-2.tsv", "qa-own.tsv", "qa-own-2.tsv"])
 def test_questions_written_as_people_write_are_answered_right_and_never_wrong(kb: KnowledgeBase, name: str) -> None:
     """The figures of benchmarks/bench_qa.py: strict ≥ 95%, section ≥ 90%, no wrong answer."""
     rows = tsv_rows(name)
