@@ -211,6 +211,7 @@ def test_out_of_scope_questions_fall_back(kb: KnowledgeBase, question: str) -> N
         "địa chỉ trường đại học hàng hải",
         "theo dõi tiến độ dự án đầu tư",
         "đăng cai giải bóng đá quốc tế",
+        "đăng ký tham dự hội thảo quốc tế ở đâu",
     ],
 )
 def test_questions_near_our_topics_are_never_answered_outright(kb: KnowledgeBase, question: str) -> None:
