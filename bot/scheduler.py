@@ -157,7 +157,8 @@ async def housekeeping(core: Core) -> bool:
     now = core.now()
     settings = core.settings
     await prune(core.db, now)
-    pruned = await prune_bookkeeping(core.db, now, outbox_keep_days=settings.outbox_keep_days,
+    pruned = await prune_bookkeeping(core.db, now, settings.unanswered_keep_days,
+                                     outbox_keep_days=settings.outbox_keep_days,
                                      idle_minutes=settings.pakn_idle_minutes)
     if any(pruned.values()):
         log.info("housekeeping: forgot %s", ", ".join(f"{n} {what}" for what, n in pruned.items()))

@@ -324,6 +324,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("OUTBOX_KEEP_DAYS", "positive int", 2,
             "Days a delivered (or undeliverable) outbox message is kept before it is deleted with its text.",
             maximum=365),
+    Setting("UNANSWERED_KEEP_DAYS", "positive int", 180,
+            "Days an unanswered question is kept for staff (/chuahoi) before it is deleted.", maximum=3650),
     # --- reminders and reports
     Setting("DIGEST_TIME", "time", "08:00", "Time of the daily digest to staff on working days."),
     Setting("REMINDER_DUE_DAYS", "positive int", 2, "Digest lists cases due within this many working days.",

@@ -21,7 +21,7 @@ from typing import Any
 
 from handlers.core import TEXT_NOT_STAFF, Core, Router, esc
 from handlers.types import Button, Event, Reply
-from storage import cases, outbox
+from storage import cases, outbox, unanswered
 from storage.db import Transaction
 from storage.retention import forget_handled_updates, purge_cases
 
@@ -178,13 +178,15 @@ async def citizen_button(core: Core, event: Event, arg: str) -> list[Reply]:
 
 
 async def _forget_chat(tx: Transaction, channel: str, user_id: str, chat_id: int) -> None:
-    """What the bot holds about a person outside their cases: conversation, delivered messages, blocked flag."""
+    """What the bot holds about a person outside their cases: conversation, delivered messages, blocked flag,
+    the questions they asked that the bot could not answer."""
     await tx.execute("DELETE FROM conversations WHERE channel = ? AND user_id = ?", (channel, user_id))
     await tx.execute(
         "DELETE FROM outbox WHERE channel = ? AND chat_id = ? AND (sent_at IS NOT NULL OR failed_at IS NOT NULL)",
         (channel, chat_id))
     await tx.execute("DELETE FROM blocked_chats WHERE channel = ? AND chat_id = ?", (channel, chat_id))
     await tx.execute("DELETE FROM data_requests WHERE channel = ? AND user_id = ?", (channel, user_id))
+    await unanswered.forget_senders(tx, [unanswered.sender_key(channel, user_id)])
     await forget_handled_updates(tx)
 
 

@@ -17,6 +17,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 
+from storage import unanswered
 from storage.cases import CLOSED_STATUSES, add_event
 from storage.db import Database, Transaction
 
@@ -130,6 +131,10 @@ async def purge_cases(tx: Transaction, case_ids: Sequence[int], *, now: dt.datet
                         " WHERE channel = 'zalo' AND chat_id = ? AND sent_at IS NULL AND failed_at IS NULL)"
                         " AND NOT EXISTS (SELECT 1 FROM conversations WHERE channel = 'zalo' AND chat_id = ?)",
                         (chat, chat, chat))
+        if case["citizen_user_id"] is not None:
+            # The questions the same citizen typed to the bot go too.
+            await unanswered.forget_senders(tx, [unanswered.sender_key(case["citizen_channel"],
+                                                                         str(case["citizen_user_id"]))])
         await add_event(tx, case_id, now, actor, "purge_personal_data", case["status"], case["status"], detail)
         purged += 1
     if purged:
@@ -177,14 +182,18 @@ KEEP_PROCESSED_UPDATES = dt.timedelta(days=7)
 KEEP_BUTTON_TOKENS = dt.timedelta(days=180)
 # A guided step nobody touched for this long is dropped, whatever its own expiry says.
 KEEP_IDLE_CONVERSATIONS = dt.timedelta(days=1)
+# Unanswered questions are kept this long unless the UNANSWERED_KEEP_DAYS setting says otherwise.
+KEEP_UNANSWERED_DAYS = 180
 # Rows deleted per transaction, so the bot never stops answering for long.
 PRUNE_BATCH = 2000
 
 
-async def prune_bookkeeping(db: Database, now: dt.datetime, *, outbox_keep_days: int = 2,
+async def prune_bookkeeping(db: Database, now: dt.datetime,
+                            unanswered_keep_days: int = KEEP_UNANSWERED_DAYS, *, outbox_keep_days: int = 2,
                             idle_minutes: int = 30) -> dict[str, int]:
-    """Delete processed update ids, button tokens, delivered (or failed) outbox messages and forgotten
-    conversations past their keeping time, and blocked chats that have no case; return how many of each.
+    """Delete processed update ids, button tokens, unanswered questions, delivered (or failed) outbox messages
+    and forgotten conversations past their keeping time, and blocked chats that have no case; return how many
+    of each.
 
     Each is aged by the clock that stamped it: button tokens, outbox rows and conversations by the bot's clock
     (``now``), processed update ids by SQLite's, which stamps them as they are recorded.
@@ -209,6 +218,7 @@ async def prune_bookkeeping(db: Database, now: dt.datetime, *, outbox_keep_days:
         "unused stored files": await _delete_unused_files(db, now),
         "zalo events": await _delete_in_batches(db, "zalo_events", "received_at", "?", (
             (utc - KEEP_PROCESSED_UPDATES).isoformat(),)),
+        "unanswered_questions": await unanswered.prune(db, now, unanswered_keep_days),
     }
 
 

@@ -115,9 +115,11 @@ async def test_purge_leaves_no_personal_value_in_any_table_or_byte_of_the_files(
     admin_private = person(ADMIN)
     admin_group = person(ADMIN, chat_id=STAFF_CHAT, chat_type="group")
 
+    await citizen.send("Thủ tục cấp giấy phép nuôi chim cảnh ở chung cư làm ở đâu?")
     await citizen_intake(citizen)
     await hotline_entry(admin_private)
     own = (await cases.citizen_cases(db, "telegram", CITIZEN))[0]
+    assert await db.scalar("SELECT count(*) FROM unanswered_questions WHERE sender = ?", (f"telegram:{CITIZEN}",))
     hotline = await cases.get_by_id(db, own.id + 1)
     assert hotline is not None and hotline.phone == HOTLINE_PHONE
 
