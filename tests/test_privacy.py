@@ -483,6 +483,8 @@ async def test_a_citizen_with_no_case_is_erased_at_once(core: Core, person: Any,
     from handlers.intake import expire_idle_drafts
 
     citizen = person(CITIZEN)
+    await citizen.send("Thủ tục cấp giấy phép nuôi chim cảnh ở chung cư làm ở đâu?")
+    assert await rows_holding(db, [CITIZEN]) != []  # the question is kept with its sender
     await citizen.send("/phananh")
     clock.advance(hours=1)
     assert await expire_idle_drafts(core) == 1  # a message about the expired draft went to their chat
