@@ -220,4 +220,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX button_tokens_age ON button_tokens (created_at);
         """,
     ),
+    Migration(
+        "0008_outbox_claims",
+        """
+        -- A sender claims an outbox row before sending it, so two senders never send one row (storage/outbox.py):
+        -- who holds it, and until when the claim keeps others off.
+        ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+        ALTER TABLE outbox ADD COLUMN claimed_until TEXT;
+        """,
+    ),
 )
