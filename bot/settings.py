@@ -244,6 +244,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PAKN_DAILY_LIMIT", "positive int", 5, "New PAKN one citizen may send per day."),
     Setting("PAKN_MAX_ATTACHMENTS", "int", 5, "Attachments per PAKN."),
     Setting("PAKN_MAX_ATTACHMENT_MB", "positive int", 20, "Largest attachment accepted, in MB."),
+    Setting("MESSAGES_PER_MINUTE", "positive int", 20,
+            "Messages and button presses one person may send per minute; past it they get one warning and the rest "
+            "are dropped. Staff are not limited."),
     # --- reminders and reports
     Setting("DIGEST_TIME", "time", "08:00", "Time of the daily digest to staff on working days."),
     Setting("REMINDER_DUE_DAYS", "positive int", 2, "Digest lists cases due within this many working days."),

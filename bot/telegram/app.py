@@ -4,7 +4,7 @@
 for ``Core.handle``, and every :class:`~handlers.types.Reply` becomes Bot API calls (HTML, inline keyboards,
 the "share my number" keyboard, files, edits). The outbox sender and the scheduled jobs start and stop with
 the application. Updates of one chat (and of one person) are handled one after another, in order; different
-chats are handled at the same time.
+chats are handled at the same time, and one person's flood holds one slot at most (``bot/telegram/processor.py``).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import html
 import io
 import logging
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -44,17 +44,19 @@ from telegram.ext import (
     Application,
     ApplicationBuilder,
     BaseRateLimiter,
-    BaseUpdateProcessor,
     ContextTypes,
     ExtBot,
     TypeHandler,
 )
 
+from bot.fairness import TEXT_TOO_FAST, SenderBudget
 from bot.telegram import inbox as telegram_inbox
 from bot.telegram import outbox as telegram_outbox
 from bot.telegram.jobs import schedule_jobs
+from bot.telegram.processor import FairUpdateProcessor
 from bot.telegram.request import AiohttpRequest
 from handlers.types import Attachment, Button, Contact, Event, Reply, chunk_text
+from storage.db import StorageUnavailable
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -134,8 +136,9 @@ def build_application(
     """
     if not settings.telegram_bot_token:
         raise ValueError("TELEGRAM_BOT_TOKEN is empty")
-    processor = ChatOrderedProcessor(MAX_CONCURRENT_UPDATES)
+    processor = FairUpdateProcessor(MAX_CONCURRENT_UPDATES, SenderBudget(settings.messages_per_minute))
     adapter = TelegramAdapter(settings, core, processor, connect_db=connect_db)
+    processor.over_budget, processor.exempt = adapter.on_over_budget, adapter.is_exempt
     application = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token)
@@ -300,68 +303,6 @@ def _attachment(message: Message) -> Attachment | None:
     return None
 
 
-def _ordering_keys(update: object) -> list[Hashable]:
-    """One lock per person, then one per chat: a person's updates and a chat's updates stay in order."""
-    if not isinstance(update, Update):
-        return []
-    keys: list[Hashable] = []
-    if update.effective_user is not None:
-        keys.append(("user", update.effective_user.id))
-    if update.effective_chat is not None:
-        keys.append(("chat", update.effective_chat.id))
-    return keys
-
-
-class KeyedLocks:
-    """An asyncio lock per key, created on first use and dropped when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._entries: dict[Hashable, tuple[asyncio.Lock, list[int]]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: Hashable) -> AsyncIterator[None]:
-        entry = self._entries.get(key)
-        if entry is None:
-            entry = self._entries[key] = (asyncio.Lock(), [0])
-        lock, users = entry
-        users[0] += 1
-        try:
-            async with lock:
-                yield
-        finally:
-            users[0] -= 1
-            if users[0] == 0:
-                del self._entries[key]
-
-
-class ChatOrderedProcessor(BaseUpdateProcessor):
-    """Handles updates concurrently except that one person's updates, and one chat's, keep their order.
-
-    Person locks are always taken before chat locks and nothing waits while holding a chat lock, so two
-    updates can never wait for each other. The outbox sender takes the chat lock too, so the messages an
-    update causes through the outbox never overtake that update's direct replies.
-    """
-
-    def __init__(self, max_concurrent_updates: int) -> None:
-        super().__init__(max_concurrent_updates)
-        self._locks = KeyedLocks()
-
-    def chat_guard(self, chat_id: int) -> AbstractAsyncContextManager[None]:
-        return self._locks.hold(("chat", chat_id))
-
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        async with AsyncExitStack() as stack:
-            for key in _ordering_keys(update):
-                await stack.enter_async_context(self._locks.hold(key))
-            await coroutine
-
-    async def initialize(self) -> None:
-        """Nothing to set up."""
-
-    async def shutdown(self) -> None:
-        """Nothing to release."""
-
-
 # --- the adapter
 
 
@@ -388,7 +329,7 @@ def contact_keyboard() -> ReplyKeyboardMarkup:
 class TelegramAdapter:
     """Turns updates into events for the core and the core's replies into Bot API calls."""
 
-    def __init__(self, settings: Settings, core: Core, processor: ChatOrderedProcessor, *,
+    def __init__(self, settings: Settings, core: Core, processor: FairUpdateProcessor, *,
                  connect_db: bool = False) -> None:
         self.settings = settings
         self.core = core
@@ -482,6 +423,26 @@ class TelegramAdapter:
             if update.callback_query is not None:
                 await self._answer(update.callback_query)
             self.wake_outbox()
+
+    async def is_exempt(self, user_id: int) -> bool:
+        """Staff and admins are never limited by the per-person budget."""
+        try:
+            return await self.core.is_staff(str(user_id))
+        except StorageUnavailable:
+            return False
+
+    async def on_over_budget(self, update: Update, warn: bool) -> None:
+        """An update past its sender's budget: recorded as handled and dropped; the first one gets a warning."""
+        try:
+            await self.core.db.record_update(CHANNEL, update.update_id)
+        except StorageUnavailable:
+            log.warning("a dropped update could not be recorded as handled")
+        chat = update.effective_chat
+        if warn and chat is not None and chat.type == ChatType.PRIVATE:
+            try:
+                await self.send(chat.id, Reply(TEXT_TOO_FAST), direct=True)
+            except TelegramError as exc:
+                log.warning("the warning about too many messages was not sent: %s", exc)
 
     async def _answer(self, query: CallbackQuery) -> None:
         try:
