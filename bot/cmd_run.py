@@ -17,6 +17,10 @@ from bot.cli import CliError, settings_from
 NO_TOKEN = (
     "TELEGRAM_BOT_TOKEN is not set: starting the console chat. Set TELEGRAM_BOT_TOKEN to run the bot on Telegram."
 )
+ANOTHER_INSTANCE = (
+    "Một bot khác đang chạy trên cơ sở dữ liệu {db} / another instance holds the database {db} "
+    "(lock {lock}): stop it first."
+)
 
 
 def add_parser(sub: Any) -> None:
@@ -38,6 +42,24 @@ def run(args: argparse.Namespace) -> int:
 
         return run_console(settings)
 
+    from bot.telegram.inbox import ReceivingStopped
+    from storage.instance import AnotherInstance, InstanceLock
+
+    # One bot per database: a second one would send every outbox message again.
+    instance = InstanceLock(settings.pakn_db)
+    try:
+        instance.acquire()
+    except AnotherInstance:
+        raise CliError(ANOTHER_INSTANCE.format(db=settings.pakn_db, lock=instance.path), code=2) from None
+    try:
+        return _run_telegram(settings)
+    except ReceivingStopped as exc:
+        raise CliError(f"the bot stopped receiving updates ({exc}); exiting so that it is restarted") from None
+    finally:
+        instance.release()
+
+
+def _run_telegram(settings: Any) -> int:
     from telegram.error import InvalidToken, TelegramError
 
     from bot.telegram.app import POLLING_OPTIONS, build_application, webhook_options

@@ -339,6 +339,8 @@ class TelegramAdapter:
         self.outbox: telegram_outbox.OutboxSender | None = None
         # Private chats where the "share my number" keyboard is showing (best effort, lost on restart).
         self._keyboard_open: set[int] = set()
+        self._polling_watch: asyncio.Task[None] | None = None
+        self.receiving_stopped: str | None = None
 
     # --- lifecycle
 
@@ -352,6 +354,14 @@ class TelegramAdapter:
             self.core.db, self.send, clock=self.core.now, chat_guard=self.processor.chat_guard
         )
         await self.outbox.start()
+        if not self.settings.webhook_url and application.updater is not None:
+            self._polling_watch = asyncio.create_task(telegram_inbox.watch_polling(
+                application.updater, lambda reason: self._receiving_stopped(application, reason)))
+
+    def _receiving_stopped(self, application: Application[Any, Any, Any, Any, Any, Any], reason: str) -> None:
+        """Polling died: stop the application; ``run_polling`` then raises :class:`ReceivingStopped`."""
+        self.receiving_stopped = reason
+        application.stop_running()
 
     async def post_stop(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         """Stop the outbox sender while the bot can still finish the message in flight."""
@@ -362,8 +372,12 @@ class TelegramAdapter:
         """Make sure the sender is stopped; close the database if this application opened it."""
         if self.outbox is not None:
             await self.outbox.stop()
+        if self._polling_watch is not None:
+            self._polling_watch.cancel()
         if self.connect_db:
             await self.core.db.close()
+        if self.receiving_stopped is not None:
+            raise telegram_inbox.ReceivingStopped(self.receiving_stopped)
 
     def wake_outbox(self) -> None:
         if self.outbox is not None:
