@@ -78,9 +78,8 @@ TEXT_BUTTONS_BELOW = "Bạn chọn tiếp ở các nút dưới đây:"
 TEXT_ERROR_REPORT = "⚠️ <b>Lỗi khi xử lý {what}</b> (bot vẫn chạy):\n<pre>{trace}</pre>"
 
 UPDATE_OPTIONS: dict[str, Any] = {"allowed_updates": Update.ALL_TYPES, "drop_pending_updates": False}
-# A short pause between getUpdates calls lets a busy bot fetch its updates in batches, one request per batch
-# instead of one per update, for at most 50 ms more latency.
-POLLING_OPTIONS: dict[str, Any] = {**UPDATE_OPTIONS, "poll_interval": 0.05}
+# The pause between getUpdates calls is the inbox's (bot/telegram/inbox.py): none after a full batch.
+POLLING_OPTIONS: dict[str, Any] = {**UPDATE_OPTIONS, "poll_interval": 0}
 
 T = TypeVar("T")
 
@@ -103,10 +102,14 @@ def bot_api_request() -> AiohttpRequest:
                           media_write_timeout=60)
 
 
-def get_updates_request() -> AiohttpRequest:
-    """The transport of getUpdates; python-telegram-bot adds the long-polling time to the read timeout."""
-    return AiohttpRequest(connection_pool_size=1, connect_timeout=10, read_timeout=10, write_timeout=20,
-                          pool_timeout=10)
+def get_updates_request(inbox: telegram_inbox.InboxQueue | None = None) -> AiohttpRequest:
+    """The transport of getUpdates; python-telegram-bot adds the long-polling time to the read timeout. With
+    ``inbox``, each getUpdates waits until the updates it confirms are stored."""
+    options: dict[str, Any] = {"connection_pool_size": 1, "connect_timeout": 10, "read_timeout": 10,
+                               "write_timeout": 20, "pool_timeout": 10}
+    if inbox is not None:
+        return telegram_inbox.GatedRequest(inbox, **options)
+    return AiohttpRequest(**options)
 
 
 def webhook_options(settings: Settings) -> dict[str, Any]:
@@ -139,6 +142,9 @@ def build_application(
     processor = FairUpdateProcessor(MAX_CONCURRENT_UPDATES, SenderBudget(settings.messages_per_minute))
     adapter = TelegramAdapter(settings, core, processor, connect_db=connect_db)
     processor.over_budget, processor.exempt = adapter.on_over_budget, adapter.is_exempt
+    inbox = adapter.inbox = telegram_inbox.InboxQueue(core.db, wait_for_store=bool(settings.webhook_url))
+    inbox.sift = processor.sift
+    updates_request = get_updates_request(inbox)
     application = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token)
@@ -146,15 +152,18 @@ def build_application(
         .base_file_url(file_url(settings))
         .rate_limiter(rate_limiter if rate_limiter is not None else AIORateLimiter())
         .concurrent_updates(processor)
-        .update_queue(telegram_inbox.InboxQueue(core.db))
+        .update_queue(inbox)
         .request(bot_api_request())
-        .get_updates_request(get_updates_request())
+        .get_updates_request(updates_request)
         .post_init(adapter.post_init)
         .post_stop(adapter.post_stop)
         .post_shutdown(adapter.post_shutdown)
         .build()
     )
     adapter.bot = application.bot
+    if isinstance(updates_request, telegram_inbox.GatedRequest):
+        updater = application.updater
+        updates_request.stopping = lambda: updater is None or not updater.running
     application.add_handler(TypeHandler(Update, adapter.on_update))
     application.add_error_handler(adapter.on_error)
     if application.job_queue is not None:
@@ -340,6 +349,7 @@ class TelegramAdapter:
         # Private chats where the "share my number" keyboard is showing (best effort, lost on restart).
         self._keyboard_open: set[int] = set()
         self._polling_watch: asyncio.Task[None] | None = None
+        self.inbox: telegram_inbox.InboxQueue | None = None
         self.receiving_stopped: str | None = None
 
     # --- lifecycle
@@ -354,6 +364,8 @@ class TelegramAdapter:
             self.core.db, self.send, clock=self.core.now, chat_guard=self.processor.chat_guard
         )
         await self.outbox.start()
+        if isinstance(application.update_queue, telegram_inbox.InboxQueue):
+            application.update_queue.on_failure = lambda reason: self._receiving_stopped(application, reason)
         if not self.settings.webhook_url and application.updater is not None:
             self._polling_watch = asyncio.create_task(telegram_inbox.watch_polling(
                 application.updater, lambda reason: self._receiving_stopped(application, reason)))
@@ -374,6 +386,8 @@ class TelegramAdapter:
             await self.outbox.stop()
         if self._polling_watch is not None:
             self._polling_watch.cancel()
+        if isinstance(application.update_queue, telegram_inbox.InboxQueue):
+            await application.update_queue.close()
         if self.connect_db:
             await self.core.db.close()
         if self.receiving_stopped is not None:
@@ -447,10 +461,10 @@ class TelegramAdapter:
 
     async def on_over_budget(self, update: Update, warn: bool) -> None:
         """An update past its sender's budget: recorded as handled and dropped; the first one gets a warning."""
-        try:
+        if self.inbox is not None:
+            self.inbox.drop(update.update_id)
+        else:
             await self.core.db.record_update(CHANNEL, update.update_id)
-        except StorageUnavailable:
-            log.warning("a dropped update could not be recorded as handled")
         chat = update.effective_chat
         if warn and chat is not None and chat.type == ChatType.PRIVATE:
             try:

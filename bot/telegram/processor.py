@@ -1,5 +1,7 @@
 """How python-telegram-bot's updates take their turns: :class:`FairUpdateProcessor`, the Application's update
-processor, applies the per-person budget and :class:`~bot.fairness.FairTurns` to every update.
+processor, applies the per-person budget and :class:`~bot.fairness.FairTurns` to every update. When polling,
+the budget is applied at the door already (:meth:`FairUpdateProcessor.sift`, called by the inbox on the raw
+answer of getUpdates), so a flood past it is dropped before python-telegram-bot spends time reading it.
 
 python-telegram-bot starts a task for every fetched update at once and limits how many run with a semaphore
 taken *before* the processor sees the update; so that semaphore is left unbounded here, and the slots are taken
@@ -36,6 +38,17 @@ def ordering_keys(update: object) -> list[Hashable]:
     return keys
 
 
+def raw_sender(item: dict[str, Any]) -> int | None:
+    """:func:`counted_sender` of an update as Telegram sent it (JSON), before python-telegram-bot reads it."""
+    for kind in ("message", "callback_query"):
+        part = item.get(kind)
+        if isinstance(part, dict):
+            sender = part.get("from")
+            if isinstance(sender, dict) and isinstance(sender.get("id"), int):
+                return int(sender["id"])
+    return None
+
+
 def counted_sender(update: object) -> int | None:
     """The person a message or a button press comes from (what the budget counts), or None."""
     if not isinstance(update, Update) or (update.message is None and update.callback_query is None):
@@ -59,23 +72,43 @@ class FairUpdateProcessor(BaseUpdateProcessor):
         self.budget = budget
         self.over_budget = over_budget
         self.exempt = exempt
+        # Verdicts given at the door (:meth:`sift`) to updates that were kept, by update id.
+        self._verdicts: dict[int, Verdict] = {}
 
     def chat_guard(self, chat_id: int) -> AbstractAsyncContextManager[None]:
         return self.turns.hold(("chat", chat_id))
 
+    async def _verdict(self, sender: int) -> Verdict:
+        assert self.budget is not None
+        verdict = self.budget.check(sender)
+        # Only the first past the budget asks whether the sender is staff: the rest were answered by it.
+        if verdict is Verdict.WARN and self.exempt is not None and await self.exempt(sender):
+            self.budget.forgive(sender)
+            return Verdict.HANDLE
+        return verdict
+
+    async def sift(self, item: dict[str, Any]) -> bool:
+        """At the door, before python-telegram-bot reads an update: True to drop it unread (its sender is past
+        the budget and was warned already)."""
+        sender = raw_sender(item) if self.budget is not None else None
+        if sender is None:
+            return False
+        verdict = await self._verdict(sender)
+        if verdict is Verdict.DROP:
+            return True
+        self._verdicts[int(item["update_id"])] = verdict
+        return False
+
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         sender = counted_sender(update) if self.budget is not None else None
-        if sender is not None and self.budget is not None:
-            verdict = self.budget.check(sender)
+        if sender is not None and isinstance(update, Update):
+            verdict = self._verdicts.pop(update.update_id, None) or await self._verdict(sender)
             if verdict is not Verdict.HANDLE:
-                if self.exempt is not None and await self.exempt(sender):
-                    self.budget.forgive(sender)
-                elif isinstance(update, Update):
-                    if isinstance(coroutine, Coroutine):
-                        coroutine.close()  # dropped: never handled
-                    if self.over_budget is not None:
-                        await self.over_budget(update, verdict is Verdict.WARN)
-                    return
+                if isinstance(coroutine, Coroutine):
+                    coroutine.close()  # dropped: never handled
+                if self.over_budget is not None:
+                    await self.over_budget(update, verdict is Verdict.WARN)
+                return
         async with self.turns.turn(ordering_keys(update)):
             await coroutine
 
