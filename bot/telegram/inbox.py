@@ -78,7 +78,6 @@ class InboxQueue(asyncio.Queue[object]):
             await super().put(item)
             return
         self._pending.append(item)
-        self._since_poll += 1
         self._kick()
         if self.wait_for_store:
             await self._stored.wait()
@@ -98,7 +97,6 @@ class InboxQueue(asyncio.Queue[object]):
         sent it, to be stored so (cheaper than rebuilding it from python-telegram-bot's objects), and those
         :attr:`sift` drops are recorded as handled and taken out — a flood past the budget costs no more than
         reading its JSON. The last update always stays, so that the next request confirms the whole batch."""
-        self._since_poll = 0
         try:
             data = json.loads(body)
             items = data["result"]
@@ -123,6 +121,7 @@ class InboxQueue(asyncio.Queue[object]):
         after a batch that was not full, pause a moment. While stopping, give up waiting with ``TimedOut``, so
         the updates stay unconfirmed and come again at the next start."""
         partial = 0 < self._since_poll < FULL_BATCH
+        self._since_poll = 0
         while not self._stored.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stored.wait(), 0.5)
