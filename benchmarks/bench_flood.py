@@ -203,8 +203,8 @@ def serve(token: str, base_url: str, db_path: str, budget: int) -> None:
     """The PAKN bot as ``python -m bot run`` builds it, with Telegram's rate limits off."""
     from telegram.ext import AIORateLimiter
 
+    from bot.channels.telegram.app import POLLING_OPTIONS, build_application
     from bot.settings import load_settings
-    from bot.telegram.app import POLLING_OPTIONS, build_application
     from handlers.app import build_core
     from storage.db import Database
 

@@ -3,7 +3,7 @@
 N simulated citizens each send a whole PAKN at the same time (12 updates each: a command, button presses, text,
 a photo and a shared contact) through the fake Bot API server of the tests; in the same run a bare
 python-telegram-bot echo bot answers the same number of messages from N people sending at the same pace.
-The PAKN bot talks HTTP through its own transport (bot/telegram/request.py, aiohttp) and the bare echo bot
+The PAKN bot talks HTTP through its own transport (bot/channels/telegram/request.py, aiohttp) and the bare echo bot
 through python-telegram-bot's default (httpx); so that the two effects can be told apart, the same echo bot
 also runs on the PAKN bot's transport, and its ratio is printed too.
 
@@ -282,12 +282,12 @@ def serve_pakn(base_url: str, db_path: str, synchronous: str = "FULL") -> None:
     from telegram.ext import AIORateLimiter
 
     import storage.db
-
-    storage.db.SYNCHRONOUS = synchronous
+    from bot.channels.telegram.app import POLLING_OPTIONS, build_application
     from bot.settings import load_settings
-    from bot.telegram.app import POLLING_OPTIONS, build_application
     from handlers.app import build_core
     from storage.db import Database
+
+    storage.db.SYNCHRONOUS = synchronous
 
     settings = load_settings(environ={}, overrides={
         "TELEGRAM_BOT_TOKEN": PAKN_TOKEN if synchronous == "FULL" else NORMAL_TOKEN, "TELEGRAM_BASE_URL": base_url,
@@ -312,7 +312,7 @@ def serve_echo(base_url: str, same_transport: bool = False) -> None:
 
     builder = ApplicationBuilder().token(ECHO_AIOHTTP_TOKEN if same_transport else ECHO_TOKEN).base_url(base_url)
     if same_transport:
-        from bot.telegram.app import bot_api_request, get_updates_request
+        from bot.channels.telegram.app import bot_api_request, get_updates_request
 
         builder = builder.request(bot_api_request()).get_updates_request(get_updates_request())
     application = builder.build()

@@ -64,7 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(modules)
     args = parser.parse_args(argv)
     if args.command is None:
-        args = parser.parse_args([*(argv or sys.argv[1:]), "run"])
+        args = parser.parse_args([*(sys.argv[1:] if argv is None else argv), "run"])
+        # No subcommand: without any channel configured, the console chat starts (see bot/cmd_run.py).
+        args.implicit = True
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )

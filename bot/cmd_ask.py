@@ -12,8 +12,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from bot.channels.console import plain
 from bot.cli import CliError, settings_from
-from bot.console import plain
 from bot.settings import Settings
 from handlers.qa import MAX_QUESTION, replies_for
 from handlers.types import Reply

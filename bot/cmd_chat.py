@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from bot.channels.console import run_console
 from bot.cli import settings_from
-from bot.console import run_console
 
 
 def add_parser(sub: Any) -> None:

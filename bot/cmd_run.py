@@ -1,6 +1,8 @@
-"""``python -m bot run``: the bot on Telegram (long polling, or a webhook when WEBHOOK_URL is set).
+"""``python -m bot run``: the bot on every configured channel — Telegram (TELEGRAM_BOT_TOKEN; long polling, or the
+webhook when WEBHOOK_URL is set) and the Zalo OA (the ZALO_ settings) — with the scheduler and the HTTP server.
 
-Without TELEGRAM_BOT_TOKEN it starts the console chat instead, so the bot can be tried without Telegram.
+With no channel configured, ``run`` exits 2 with one line naming what to set. The bare ``python -m bot`` (no
+subcommand) starts the console chat instead, so the bot can be tried without any channel.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,8 +18,11 @@ from typing import Any
 from bot.cli import CliError, settings_from
 
 NO_TOKEN = (
-    "TELEGRAM_BOT_TOKEN is not set: starting the console chat. Set TELEGRAM_BOT_TOKEN to run the bot on Telegram."
+    "no channel is configured (TELEGRAM_BOT_TOKEN, ZALO_ settings): starting the console chat. "
+    "`python -m bot run` runs the configured channels."
 )
+# Exit status when a channel stops receiving by itself: the service manager restarts the bot.
+CHANNEL_ENDED = 3
 ANOTHER_INSTANCE = (
     "Một bot khác đang chạy trên cơ sở dữ liệu {db} / another instance holds the database {db} "
     "(lock {lock}): stop it first."
@@ -26,23 +32,27 @@ ANOTHER_INSTANCE = (
 def add_parser(sub: Any) -> None:
     sub.add_parser(
         "run",
-        help="run the bot on Telegram (the default subcommand)",
-        description="Run the bot on Telegram: long polling, or a webhook listener when WEBHOOK_URL is set "
-                    "(WEBHOOK_LISTEN, WEBHOOK_PORT, WEBHOOK_SECRET). Without TELEGRAM_BOT_TOKEN, starts the "
-                    "console chat.",
+        help="run the bot on its configured channels (Telegram, Zalo OA)",
+        description="Run the bot on Telegram (TELEGRAM_BOT_TOKEN; long polling, or the webhook when WEBHOOK_URL "
+                    "is set) and/or the Zalo OA (ZALO_ settings), with the scheduled jobs and the HTTP server on "
+                    "HTTP_LISTEN:HTTP_PORT (webhooks, /healthz). Exits 2 when no channel is configured.",
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    from bot.runtime import NO_CHANNEL, configured_channels
+
     settings = settings_from(args)
     logging.getLogger().setLevel(settings.log_level)
-    if not settings.telegram_bot_token:
-        print(NO_TOKEN, file=sys.stderr)
-        from bot.console import run_console
+    if not configured_channels(settings):
+        if getattr(args, "implicit", False):
+            # Bare `python -m bot`: the console chat, as the README says.
+            print(NO_TOKEN, file=sys.stderr)
+            from bot.channels.console import run_console
 
-        return run_console(settings)
-
-    from bot.telegram.inbox import ReceivingStopped
+            return run_console(settings)
+        raise CliError(NO_CHANNEL, code=2)
+    from storage.db import StorageUnavailable
     from storage.instance import AnotherInstance, InstanceLock
 
     # One bot per database: a second one would send every outbox message again.
@@ -52,41 +62,51 @@ def run(args: argparse.Namespace) -> int:
     except AnotherInstance:
         raise CliError(ANOTHER_INSTANCE.format(db=settings.pakn_db, lock=instance.path), code=2) from None
     try:
-        return _run_telegram(settings)
-    except ReceivingStopped as exc:
-        raise CliError(f"the bot stopped receiving updates ({exc}); exiting so that it is restarted") from None
+        try:
+            asyncio.run(_migrate(settings.pakn_db))
+        except StorageUnavailable as exc:
+            raise CliError(f"cannot open the database {settings.pakn_db}: {exc}") from None
+        return asyncio.run(_serve(settings))
     finally:
         instance.release()
 
 
-def _run_telegram(settings: Any) -> int:
+async def _serve(settings: Any) -> int:
     from telegram.error import InvalidToken, TelegramError
 
-    from bot.telegram.app import POLLING_OPTIONS, build_application, webhook_options
-    from handlers.app import build_core
-    from storage.db import Database, StorageUnavailable
+    from bot.runtime import running
+    from storage.db import Database
 
-    try:
-        asyncio.run(_migrate(settings.pakn_db))
-    except StorageUnavailable as exc:
-        raise CliError(f"cannot open the database {settings.pakn_db}: {exc}") from None
+    log = logging.getLogger(__name__)
     db = Database(settings.pakn_db)
-    core = build_core(settings, db)
-    application = build_application(settings, core, connect_db=True)
+    await db.connect()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     try:
-        if settings.webhook_url:
-            logging.getLogger(__name__).info(
-                "webhook mode: listening on %s:%s for %s", settings.webhook_listen, settings.webhook_port,
-                settings.webhook_url,
-            )
-            application.run_webhook(**webhook_options(settings), bootstrap_retries=3)
-        else:
-            logging.getLogger(__name__).info("polling mode: %s", settings.telegram_base_url)
-            application.run_polling(**POLLING_OPTIONS, bootstrap_retries=3)
+        async with running(settings, db) as runtime:
+            log.info("running: %s; HTTP on %s:%s", ", ".join(runtime.channels), settings.http_listen,
+                     runtime.server.port)
+            stopped = asyncio.ensure_future(stop.wait())
+            ended = asyncio.ensure_future(runtime.wait_ended())
+            await asyncio.wait({stopped, ended}, return_when=asyncio.FIRST_COMPLETED)
+            if not stopped.done():
+                stopped.cancel()
+                raise CliError(f"the {ended.result()} channel stopped receiving; exiting so it is restarted",
+                               code=CHANNEL_ENDED)
+            ended.cancel()
     except InvalidToken:
         raise CliError("TELEGRAM_BOT_TOKEN was refused by the Bot API (invalid token)") from None
     except TelegramError as exc:
-        raise CliError(f"cannot use the Bot API at {settings.telegram_base_url}: {exc}") from None
+        reason = str(exc).replace(settings.telegram_bot_token, "***") or type(exc).__name__
+        raise CliError(f"cannot use the Bot API at {settings.telegram_base_url}: {reason}") from None
+    except OSError as exc:
+        raise CliError(f"cannot listen on {settings.http_listen}:{settings.http_port}: {exc.strerror}") from None
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await db.close()
     return 0
 
 

@@ -168,6 +168,13 @@ def _parse_url(raw: Any) -> str:
     return value
 
 
+def _parse_port(raw: Any) -> int:
+    value = _parse_int(raw)
+    if not 0 <= value <= 65535:
+        raise ValueError(f"must be a port number 0-65535 (0: any free port), got {raw!r}")
+    return value
+
+
 def _parse_log_level(raw: Any) -> str:
     value = _parse_str(raw).upper()
     if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -191,24 +198,44 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "days by category": _parse_days_by_category,
     "cutoff": _parse_cutoff,
     "log level": _parse_log_level,
+    "port": _parse_port,
 }
+
+# Settings that were renamed: naming one of them is an error that says the new name, not a silent default.
+RENAMED = {"WEBHOOK_LISTEN": "HTTP_LISTEN", "WEBHOOK_PORT": "HTTP_PORT"}
 
 _DEFAULT_DAYS = ",".join(f"{c}=10" for c in CATEGORIES)
 
 SETTINGS: tuple[Setting, ...] = (
     # --- channels
-    Setting("TELEGRAM_BOT_TOKEN", "str", "", "Bot token from @BotFather. Empty: `python -m bot` starts the console chat.",
-            secret=True),
+    Setting("TELEGRAM_BOT_TOKEN", "str", "", "Bot token from @BotFather. Empty: no Telegram (`python -m bot run` needs it "
+            "or the Zalo OA settings; bare `python -m bot` then starts the console chat).", secret=True),
     Setting("TELEGRAM_BASE_URL", "url", "https://api.telegram.org/bot",
             "Bot API base URL, as python-telegram-bot's `base_url` (e.g. `http://127.0.0.1:8081/bot` for a "
             "self-hosted Bot API server)."),
     Setting("TELEGRAM_BASE_FILE_URL", "url", "",
             "Bot API file URL; empty: derived from `TELEGRAM_BASE_URL` (`.../bot` → `.../file/bot`)."),
-    Setting("WEBHOOK_URL", "url", "", "Public HTTPS URL of the webhook. Empty: the bot uses long polling."),
-    Setting("WEBHOOK_LISTEN", "str", "127.0.0.1", "Address the webhook server listens on (behind a reverse proxy)."),
-    Setting("WEBHOOK_PORT", "positive int", 8443, "Port the webhook server listens on."),
+    Setting("WEBHOOK_URL", "url", "", "Public HTTPS URL of the Telegram webhook, served by the HTTP server at this "
+            "URL's path. Empty: long polling."),
     Setting("WEBHOOK_SECRET", "str", "", "Secret Telegram sends in `X-Telegram-Bot-Api-Secret-Token`; required "
             "with `WEBHOOK_URL` (1–256 characters A-Z a-z 0-9 _ -).", secret=True),
+    Setting("HTTP_LISTEN", "str", "127.0.0.1", "Address of the HTTP server (Telegram webhook, Zalo webhook, "
+            "`/healthz`), behind a reverse proxy."),
+    Setting("HTTP_PORT", "port", 8080, "Port of the HTTP server (0: any free port, printed at start)."),
+    Setting("ZALO_OA_ID", "str", "", "Zalo Official Account id. With the other `ZALO_` secrets set, the bot "
+            "runs on the Zalo OA."),
+    Setting("ZALO_APP_ID", "str", "", "Id of the Zalo app that manages the OA (developers.zalo.me)."),
+    Setting("ZALO_APP_SECRET", "str", "", "The Zalo app's secret key: refreshes access tokens.", secret=True),
+    Setting("ZALO_OA_SECRET_KEY", "str", "", "The OA secret key of the app's webhook: signs every webhook event.",
+            secret=True),
+    Setting("ZALO_REFRESH_TOKEN", "str", "", "The first OA refresh token (the bot then stores and rotates its own).",
+            secret=True),
+    Setting("ZALO_API_BASE_URL", "url", "https://openapi.zalo.me", "Zalo OA Open API base URL."),
+    Setting("ZALO_OAUTH_BASE_URL", "url", "https://oauth.zaloapp.com", "Zalo OAuth base URL (token refresh)."),
+    Setting("ZALO_INFO_IMAGE_URL", "url", "", "Image shown on the Zalo card that asks a citizen to share their "
+            "contact details (`request_user_info`; Zalo may require one)."),
+    Setting("ZALO_VERIFY_SIGNATURE", "bool", True, "Refuse webhook events without a valid `X-ZEvent-Signature`. "
+            "Off only while connecting a new OA: bad signatures are then logged loudly and accepted."),
     # --- people
     Setting("STAFF_CHAT_ID", "optional int", None, "Telegram id of the staff group that receives case cards."),
     Setting("ADMIN_IDS", "int list", (), "Comma-separated Telegram user ids of administrators."),
@@ -257,6 +284,8 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
+# All of these set: the bot runs on the Zalo OA; some of them: an error naming the first missing one.
+ZALO_REQUIRED = ("ZALO_OA_ID", "ZALO_APP_ID", "ZALO_APP_SECRET", "ZALO_OA_SECRET_KEY", "ZALO_REFRESH_TOKEN")
 
 
 class Settings:
@@ -284,6 +313,10 @@ class Settings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self._values["PAKN_TIMEZONE"])
+
+    @property
+    def zalo_enabled(self) -> bool:
+        return all(self._values[name] for name in ZALO_REQUIRED)
 
     def org_context(self) -> dict[str, str]:
         """Organisation facts for Jinja2 placeholders in answers (``{{ org.hotline }}``)."""
@@ -318,9 +351,14 @@ def load_settings(
             raise SettingsError("PAKN_CONFIG", f"{path} is not valid TOML: {exc}") from None
         for key, value in data.items():
             name = key.upper()
+            if name in RENAMED:
+                raise SettingsError(name, f"was renamed to {RENAMED[name]} (in {path})")
             if name not in _BY_NAME:
                 raise SettingsError(name, f"unknown setting in {path}")
             raw[name] = value
+    for old, new in RENAMED.items():
+        if old in env:
+            raise SettingsError(old, f"was renamed to {new}")
     for setting in SETTINGS:
         if setting.name in env:
             raw[setting.name] = env[setting.name]
@@ -334,6 +372,10 @@ def load_settings(
     secret = values["WEBHOOK_SECRET"]
     if secret and (len(secret) > 256 or not all(c.isascii() and (c.isalnum() or c in "_-") for c in secret)):
         raise SettingsError("WEBHOOK_SECRET", "must be 1-256 characters A-Z a-z 0-9 _ -")
+    zalo = [name for name in ZALO_REQUIRED if values[name]]
+    if zalo and len(zalo) < len(ZALO_REQUIRED):
+        missing = next(name for name in ZALO_REQUIRED if not values[name])
+        raise SettingsError(missing, "is required with the other Zalo OA settings (" + ", ".join(zalo) + " set)")
     overlap = set(values["EXTRA_HOLIDAYS"]) & set(values["EXTRA_WORKDAYS"])
     if overlap:
         day = min(overlap).isoformat()

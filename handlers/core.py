@@ -7,6 +7,7 @@ and routes each event to one of them.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import html
 import json
@@ -28,6 +29,12 @@ log = logging.getLogger(__name__)
 CommandHandler = Callable[["Core", Event], Awaitable[list[Reply]]]
 ButtonHandler = Callable[["Core", Event, str], Awaitable[list[Reply]]]
 FlowHandler = Callable[["Core", Event, conversations.Conversation], Awaitable[list[Reply]]]
+
+# Staff and admins are people on these channels (Telegram ids; the console acts as them). On any other channel
+# (Zalo, whose ids are strings that may look like numbers) nobody is staff, whatever their id looks like.
+STAFF_CHANNELS = frozenset({"telegram", "console"})
+# The channel of the event being handled, so role checks know whose id they are looking at.
+CURRENT_CHANNEL: contextvars.ContextVar[str | None] = contextvars.ContextVar("CURRENT_CHANNEL", default=None)
 
 TEXT_BUSY = (
     "Xin lỗi, hệ thống đang bận nên chưa lưu được yêu cầu của bạn. Vui lòng thử lại sau ít phút. "
@@ -137,6 +144,8 @@ class Core:
 
     async def role(self, user_id: str) -> str | None:
         """'admin', 'staff' or None, read at the moment of each action."""
+        if CURRENT_CHANNEL.get() not in (None, *STAFF_CHANNELS):
+            return None
         if user_id in self._extra_admins or user_id in {str(i) for i in self.settings.admin_ids}:
             return "admin"
         number = numeric_id(user_id)
@@ -188,6 +197,7 @@ class Core:
         event = sanitize(event)
         mark: UpdateMark | None = None
         marker = None
+        channel_marker = CURRENT_CHANNEL.set(event.channel)
         try:
             if event.update_id is not None:
                 if await self.db.fetchone(
@@ -206,6 +216,7 @@ class Core:
             log.warning("storage unavailable while handling an event", exc_info=True)
             return [Reply(TEXT_BUSY)]
         finally:
+            CURRENT_CHANNEL.reset(channel_marker)
             if marker is not None:
                 CURRENT_UPDATE.reset(marker)
 

@@ -15,8 +15,8 @@ import unicodedata
 
 from handlers.core import TEXT_NOT_STAFF, Core, Router, esc, fit_html, numeric_id, shorten
 from handlers.menu import menu_buttons
-from handlers.types import Button, Event, Reply
-from storage import cases, conversations, outbox
+from handlers.types import Attachment, Button, Event, Reply
+from storage import cases, conversations, files, outbox
 from storage.conversations import Conversation
 from storage.db import Database, Transaction
 
@@ -89,6 +89,8 @@ T_NO_CONSENT = (
     "Bạn vẫn có thể hỏi về thủ tục, hoặc gửi lại khi sẵn sàng."
 )
 T_NAME = "Bạn vui lòng cho biết <b>họ và tên</b>."
+# Channels that can offer a "share my number" control (Telegram's keyboard, Zalo's request_user_info card).
+CONTACT_CHANNELS = ("telegram", "zalo")
 T_PHONE = "Số <b>điện thoại</b> để cán bộ liên hệ khi cần. Bấm nút «Chia sẻ số điện thoại» hoặc gõ số (ví dụ 0912345678)."
 T_PHONE_STAFF = "Số <b>điện thoại</b> của người gửi (ví dụ 0912345678)."
 T_ADDRESS = "<b>Địa chỉ</b> liên hệ hoặc <b>e-mail</b> của bạn."
@@ -225,7 +227,7 @@ async def prompt(core: Core, event: Event, convo: Conversation) -> list[Reply]:
     if step == "name":
         return [Reply(T_NAME)]
     if step == "phone":
-        if _staff(convo) or event.channel != "telegram":
+        if _staff(convo) or event.channel not in CONTACT_CHANNELS:
             return [Reply(T_PHONE_STAFF if _staff(convo) else T_PHONE)]
         return [Reply(T_PHONE, request_contact=True)]
     if step == "address":
@@ -495,6 +497,11 @@ async def on_message(core: Core, event: Event, convo: Conversation) -> list[Repl
         if phone is None:
             return await _again(core, event, convo, E_PHONE)
         data["phone"] = phone
+        address = " ".join((event.contact.address if event.contact is not None else "").split())
+        if address and len(address) <= MAX_ADDRESS and _has_letters(address) and not data.get("editing"):
+            # The contact form gave the address too (Zalo): no need to ask; the summary shows it to correct.
+            data["address"], data["email"] = address, None
+            convo.step = "address"
         return await _advance(core, event, convo, extra=[])
     if step == "address":
         value = " ".join(text.split())
@@ -613,9 +620,25 @@ async def submit(core: Core, event: Event, convo: Conversation) -> list[Reply]:
             card = await _staff_card(core, case, tx)
             if card is not None:
                 await outbox.enqueue(tx, destination[0], destination[1], "case_card", card, now, case.id)
+            await _enqueue_kept_files(tx, destination, case, data.get("attachments", []), now)
         await conversations.delete(tx, event.channel, event.user_id)
     log.info("case %s received via %s", case.code, case.channel)
     return [Reply(T_SENT, edit=event.button is not None, remove_keyboard=True)]
+
+
+async def _enqueue_kept_files(tx: Transaction, destination: tuple[str, int], case: cases.Case,
+                              attachments: list[dict[str, object]], now: dt.datetime) -> None:
+    """Files the bot keeps itself (from Zalo) follow the card to the staff group: staff cannot open them elsewhere."""
+    kept = [att for att in attachments if files.is_stored(str(att.get("file_id", "")))]
+    for number, att in enumerate(kept, start=1):
+        caption = f"Tệp {number}/{len(kept)} của <code>{esc(case.code)}</code>"
+        size = att.get("file_size")
+        attachment = Attachment(
+            "document" if att.get("kind") == "document" else "photo", str(att["file_id"]),
+            str(att.get("file_unique_id") or ""), str(att.get("file_name") or ""), str(att.get("mime_type") or ""),
+            size if isinstance(size, int) else None)
+        await outbox.enqueue(tx, destination[0], destination[1], "case_file", Reply(caption, attachment=attachment),
+                             now, case.id)
 
 
 async def _staff_card(core: Core, case: cases.Case, tx: Transaction) -> Reply | None:

@@ -22,6 +22,7 @@ from storage import cases, conversations, outbox
 from storage.cases import Case, TransitionRefused
 from storage.conversations import Conversation
 from storage.db import Database, Transaction
+from storage.files import is_stored
 
 # --- limits
 
@@ -77,6 +78,11 @@ USAGE = {
     "staff": "Cách dùng: /staff list | /staff add ID [họ tên] | /staff remove ID",
 }
 
+CARD_ZALO_UNREACHABLE = (
+    "⚠️ Tin gửi người dân qua Zalo bị từ chối (quá 7 ngày kể từ lần cuối họ nhắn cho OA): "
+    "hãy liên hệ bằng điện thoại hoặc thư."
+)
+
 ACTION_LABELS = {
     "create": "Tiếp nhận",
     "take": "Nhận xử lý",
@@ -89,6 +95,7 @@ ACTION_LABELS = {
     "overdue_notified": "Báo quá hạn cho cán bộ",
     "rate": "Người dân đánh giá",
     "rate_comment": "Người dân góp ý",
+    "citizen_unreachable": "Không gửi được tin cho người dân qua Zalo (quá 7 ngày)",
     "purge": "Xóa dữ liệu cá nhân",
 }
 # Verb phrases for refusals: "Không thể {verb} PAKN …".
@@ -282,7 +289,8 @@ async def _history_actor(core: Core, src: Database | Transaction, actor: str) ->
     if actor in {"system", "scheduler"}:
         return "Hệ thống"
     _, _, user_id = actor.rpartition(":")
-    if numeric_id(user_id) is not None and (
+    # Zalo ids are strings that may look like staff's Telegram ids: a Zalo actor is always a citizen.
+    if not actor.startswith("zalo:") and numeric_id(user_id) is not None and (
         await _staff_row(src, int(user_id)) is not None or await core.role(user_id) is not None
     ):
         return await person_html(core, src, int(user_id))
@@ -359,6 +367,10 @@ async def card_text(core: Core, case: Case, src: Database | Transaction) -> str:
     phone = mask_phone(case.phone)
     lines.append(f"Người gửi: {esc(sender)}" + (f" · ĐT {esc(phone)}" if phone else ""))
     lines.append(f"Tệp đính kèm: {attachments}")
+    if case.citizen_channel == "zalo" and await src.fetchone(
+        "SELECT 1 FROM case_events WHERE case_id = ? AND action = 'citizen_unreachable' LIMIT 1", (case.id,)
+    ):
+        lines.append(CARD_ZALO_UNREACHABLE)
     lines.append(
         f"Trạng thái: <b>{esc(cases.STATUS_LABELS.get(case.status, case.status))}</b> · "
         f"Người xử lý: {await person_html(core, src, case.owner_id)}"
@@ -959,7 +971,7 @@ async def show_command(core: Core, event: Event) -> list[Reply]:
         caption = f"Tệp {number}/{len(files)} của <code>{esc(case.code)}</code>"
         if row["file_name"]:
             caption += f": {esc(row['file_name'])}"
-        if row["channel"] != event.channel:
+        if row["channel"] != event.channel and not is_stored(str(row["file_id"])):
             replies.append(Reply(caption + f" (nhận qua {esc(row['channel'])}, không gửi lại được ở đây)"))
             continue
         kind = cast(AttachmentKind, row["kind"] if row["kind"] in ATTACHMENT_KINDS else "other")

@@ -19,6 +19,8 @@ class Contact:
     phone: str
     user_id: str | None = None
     name: str = ""
+    # Zalo's contact form (user_submit_info) also gives an address; Telegram's shared contact has none.
+    address: str = ""
 
 
 @dataclass(frozen=True)

@@ -221,6 +221,57 @@ MIGRATIONS: tuple[Migration, ...] = (
         """,
     ),
     Migration(
+        "0006_channels",
+        """
+        -- Outbox rows are delivered by their channel's sender: the pending ones of one channel, oldest first.
+        CREATE INDEX outbox_channel_chat ON outbox (channel, chat_id, id) WHERE sent_at IS NULL AND failed_at IS NULL;
+
+        -- Zalo OA users. Zalo ids are strings (kept as TEXT, never as numbers); chat_id is the bot's own
+        -- number for the chat, used where every channel keeps a chat id (cases, outbox, conversations).
+        CREATE TABLE zalo_users (
+            chat_id             INTEGER PRIMARY KEY,
+            user_id             TEXT NOT NULL UNIQUE,
+            last_interaction_at TEXT,
+            -- The button data behind the numbers of the last numbered list shown (JSON list), if any.
+            choices             TEXT,
+            unreachable_at      TEXT,
+            created_at          TEXT NOT NULL
+        );
+
+        -- Zalo webhook events, stored before Zalo gets its 200; key: the message id, or user + event +
+        -- timestamp for events without one. The row id is the event's update id in processed_updates, so it
+        -- is never reused (AUTOINCREMENT), even after old rows are pruned.
+        CREATE TABLE zalo_events (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_key   TEXT NOT NULL UNIQUE,
+            payload     TEXT NOT NULL,
+            received_at TEXT NOT NULL
+        );
+        CREATE INDEX zalo_events_age ON zalo_events (received_at);
+
+        -- The OA's current token pair; every refresh replaces both (a refresh token is single-use).
+        CREATE TABLE zalo_tokens (
+            id              INTEGER PRIMARY KEY CHECK (id = 1),
+            access_token    TEXT NOT NULL,
+            refresh_token   TEXT NOT NULL,
+            expires_at      TEXT NOT NULL,
+            -- Digest of the ZALO_REFRESH_TOKEN this pair descends from: a new setting value starts over.
+            seed            TEXT NOT NULL,
+            updated_at      TEXT NOT NULL
+        );
+
+        -- Files a channel does not keep for us (Zalo's links expire): fetched at once and kept here, with
+        -- the case's attachment row pointing at them ("stored:<id>"); purge deletes them with the case's data.
+        CREATE TABLE stored_files (
+            id          INTEGER PRIMARY KEY,
+            content     BLOB NOT NULL,
+            file_name   TEXT NOT NULL DEFAULT '',
+            mime_type   TEXT NOT NULL DEFAULT '',
+            created_at  TEXT NOT NULL
+        );
+        """,
+    ),
+    Migration(
         "0008_outbox_claims",
         """
         -- A sender claims an outbox row before sending it, so two senders never send one row (storage/outbox.py):

@@ -45,6 +45,8 @@ def reply_to_payload(reply: Reply) -> str:
         payload["attachment"] = [a.kind, a.file_id, a.file_name, a.mime_type]
     if reply.edit_message_id is not None:
         payload["edit_message_id"] = reply.edit_message_id
+    if reply.request_contact:
+        payload["request_contact"] = True
     return json.dumps(payload, ensure_ascii=False)
 
 
@@ -61,6 +63,7 @@ def payload_to_reply(payload: str) -> Reply:
         kind, file_id, file_name, mime_type = data["attachment"]
         reply.attachment = Attachment(kind, file_id, file_name=file_name, mime_type=mime_type)
     reply.edit_message_id = data.get("edit_message_id")
+    reply.request_contact = bool(data.get("request_contact", False))
     return reply
 
 

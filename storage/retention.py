@@ -11,6 +11,15 @@ from storage.db import Database
 PERSONAL_FIELDS = ("name", "phone", "address", "email", "citizen_user_id", "citizen_chat_id", "satisfaction_comment")
 
 
+# Files kept by the bot itself (a Zalo citizen's photos) go with their case's attachment rows.
+STORED_FILES_OF_CASE = (
+    "DELETE FROM stored_files WHERE id IN (SELECT CAST(substr(file_id, 8) AS INTEGER) FROM attachments"
+    " WHERE case_id = ? AND file_id LIKE 'stored:%')"
+)
+# A stored file no case points to (its draft was cancelled or expired) is deleted after this long.
+KEEP_UNUSED_FILES = dt.timedelta(days=1)
+
+
 async def purge_personal_data(db: Database, *, older_than_days: int, now: dt.datetime, actor: str) -> int:
     """Blank the personal fields of cases closed more than ``older_than_days`` ago; return how many."""
     if older_than_days < 0:
@@ -29,6 +38,7 @@ async def purge_personal_data(db: Database, *, older_than_days: int, now: dt.dat
                 f"UPDATE cases SET {assignments}, purged_at = ?, updated_at = ? WHERE id = ?",
                 (now.isoformat(), now.isoformat(), row["id"]),
             )
+            await tx.execute(STORED_FILES_OF_CASE, (row["id"],))
             await tx.execute("DELETE FROM attachments WHERE case_id = ?", (row["id"],))
             await add_event(tx, row["id"], now, actor, "purge_personal_data", row["status"], row["status"],
                             f"older_than_days={older_than_days}")
@@ -55,7 +65,20 @@ async def prune_bookkeeping(db: Database, now: dt.datetime) -> dict[str, int]:
     return {
         "processed_updates": await _delete_in_batches(db, "processed_updates", "processed_at", processed_cutoff),
         "button_tokens": await _delete_in_batches(db, "button_tokens", "created_at", "?", (token_cutoff,)),
+        "unused stored files": await _delete_unused_files(db, now),
+        "zalo events": await _delete_in_batches(db, "zalo_events", "received_at", "?", (
+            (now.astimezone(dt.UTC) - KEEP_PROCESSED_UPDATES).isoformat(),)),
     }
+
+
+async def _delete_unused_files(db: Database, now: dt.datetime) -> int:
+    cutoff = (now.astimezone(dt.UTC) - KEEP_UNUSED_FILES).isoformat()
+    async with db.transaction() as tx:
+        return await tx.execute_rowcount(
+            "DELETE FROM stored_files WHERE created_at < ? AND 'stored:' || id NOT IN"
+            " (SELECT file_id FROM attachments WHERE file_id LIKE 'stored:%')",
+            (cutoff,),
+        )
 
 
 async def _delete_in_batches(db: Database, table: str, column: str, cutoff_sql: str,

@@ -74,7 +74,9 @@ def db_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def settings_factory(db_path: Path) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {"PAKN_DB": str(db_path), "ADMIN_IDS": "900", "STAFF_CHAT_ID": "-100500"}
+        # HTTP_PORT 0: a test's HTTP server takes any free port, never the default one.
+        values: dict[str, Any] = {"PAKN_DB": str(db_path), "ADMIN_IDS": "900", "STAFF_CHAT_ID": "-100500",
+                                  "HTTP_PORT": "0"}
         values.update({k.upper(): v for k, v in overrides.items()})
         return load_settings(environ={}, overrides=values)
 

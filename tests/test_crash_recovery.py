@@ -5,7 +5,7 @@ Afterwards:
 
 - every case whose receipt a citizen got exists exactly once, and each citizen has exactly one case;
 - every outbox row (receipts, staff cards) is marked sent and was delivered; a message may be delivered twice
-  only if it was the one in flight when a kill hit (the rule ``bot/telegram/outbox.py`` documents: Telegram
+  only if it was the one in flight when a kill hit (the rule ``bot/channels/telegram/outbox.py`` documents: Telegram
   has no idempotency key, so a message accepted just before the kill, but not yet marked sent, goes again) —
   at most one such message per kill;
 - no update was lost: every update the server handed to the bot, before or after a kill, is recorded as
@@ -74,7 +74,7 @@ class BotProcess:
                if k not in own and not k.startswith(("TELEGRAM_", "WEBHOOK_", "PAKN_"))}
         env.update({"PAKN_DB": str(self.db_path), "STAFF_CHAT_ID": str(STAFF_CHAT), "ADMIN_IDS": str(ADMIN),
                     "TELEGRAM_BOT_TOKEN": DEFAULT_TOKEN, "TELEGRAM_BASE_URL": self.api.base_url,
-                    "PYTHONPATH": str(REPO)})
+                    "PYTHONPATH": str(REPO), "HTTP_PORT": "0"})
         with self.log_path.open("ab") as log:
             log.write(f"--- start {self.starts + 1}\n".encode())
             log.flush()

@@ -23,13 +23,13 @@ import pytest
 from telegram import Bot
 
 import storage.db
+from bot.channels.telegram import outbox as telegram_outbox
 from bot.fairness import TEXT_TOO_FAST
 from bot.settings import Settings
-from bot.telegram import outbox as telegram_outbox
 from handlers.types import Reply
 from storage import outbox
 from storage.db import Database
-from tests.fake_bot_api import DEFAULT_TOKEN, FakeBot, FakeBotApi, FakeUser
+from tests.fake_bot_api import DEFAULT_TOKEN, FakeBot, FakeBotApi
 from tests.test_storage_faults import LockHolder
 from tests.test_telegram_e2e import bot_running
 

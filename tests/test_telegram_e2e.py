@@ -21,10 +21,11 @@ import aiohttp
 import pytest
 from telegram.ext import Application
 
+from bot.channels.telegram import outbox as telegram_outbox
+from bot.channels.telegram.app import build_application, serve
+from bot.runtime import running
+from bot.scheduler import enqueue_monthly_report
 from bot.settings import Settings
-from bot.telegram import outbox as telegram_outbox
-from bot.telegram.app import build_application, serve
-from bot.telegram.jobs import enqueue_monthly_report
 from handlers.app import build_core
 from handlers.core import Core
 from handlers.types import Button, Document, Reply
@@ -57,6 +58,9 @@ def tg_settings(settings_factory: Callable[..., Settings], api: FakeBotApi) -> S
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Backoff in tens of milliseconds instead of seconds, so retries fit in a test."""
     monkeypatch.setattr(telegram_outbox, "BACKOFF_BASE", 0.05)
+
+
+FAST_POLL = {"poll_timeout": dt.timedelta(seconds=1)}
 
 
 @dataclass
@@ -492,17 +496,15 @@ async def test_an_error_is_reported_to_the_staff_chat_and_the_bot_keeps_running(
 async def test_webhook_mode_refuses_a_wrong_secret_and_accepts_the_right_one(
     tg: FakeBot, settings_factory: Callable[..., Settings], api: FakeBotApi, db: Database
 ) -> None:
-    port = _free_port()
     settings = settings_factory(
         TELEGRAM_BOT_TOKEN=DEFAULT_TOKEN, TELEGRAM_BASE_URL=api.base_url,
         WEBHOOK_URL="https://pakn.example.gov.vn/telegram/hook", WEBHOOK_SECRET="s3cret-Token_1",
-        WEBHOOK_LISTEN="127.0.0.1", WEBHOOK_PORT=str(port),
     )
     citizen = tg.user(5012)
     update = {"update_id": 777, **citizen.message(text="/start", entities=[
         {"type": "bot_command", "offset": 0, "length": 6}])}
-    url = f"http://127.0.0.1:{port}/telegram/hook"
-    async with bot_running(settings, db), aiohttp.ClientSession() as http:
+    async with running(settings, db) as bot, aiohttp.ClientSession() as http:
+        url = f"http://127.0.0.1:{bot.server.port}/telegram/hook"
         assert tg.webhook == {"url": "https://pakn.example.gov.vn/telegram/hook", "secret_token": "s3cret-Token_1"}
         statuses = []
         for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"},
@@ -512,7 +514,15 @@ async def test_webhook_mode_refuses_a_wrong_secret_and_accepts_the_right_one(
                 statuses.append(response.status)
         await citizen.expect("Xin chào")
         await asyncio.sleep(0.3)
+        # A body declared above 1 MB is refused before any of it is sent or read.
+        statuses.append(await declared_too_large(bot.server.port, "/telegram/hook"))
+        async with http.get(f"http://127.0.0.1:{bot.server.port}/healthz") as response:
+            health = await response.json()
+            statuses.append(response.status)
 
+    assert health["channels"]["telegram"]["state"] == "webhook"
+    assert statuses[4:] == [413, 200]
+    del statuses[4:]
     assert statuses == [403, 403, 200, 200]
     # Telegram delivered the same update twice: handled once.
     assert len(sent_texts(tg, citizen.chat_id, "Xin chào")) == 1
@@ -633,24 +643,23 @@ async def test_scheduled_jobs_run_in_hanoi_time_and_expire_idle_drafts(
 ) -> None:
     clock = MovableClock()
     citizen = tg.user(6007)
-    async with bot_running(tg_settings, db, clock) as running:
-        job_queue = running.application.job_queue
-        assert job_queue is not None
-        jobs = {job.name: job for job in job_queue.jobs()}
-        assert set(jobs) == {"daily_digest", "overdue_check", "monthly_report", "expire_drafts", "housekeeping"}
+    async with running(tg_settings, db, clock=clock, telegram=FAST_POLL) as bot:
+        scheduler = bot.scheduler
+        assert set(scheduler.jobs) == {"daily_digest", "overdue_check", "monthly_report", "expire_drafts",
+                                       "housekeeping"}
         tz = tg_settings.tz
         for name, at in (("daily_digest", "08:00"), ("overdue_check", "08:05"), ("monthly_report", "08:00")):
-            next_t = jobs[name].next_t
+            next_t = scheduler.next_run(name)
             assert next_t is not None and next_t.astimezone(tz).strftime("%H:%M") == at
         citizen.command("phananh")
         await citizen.expect("Bạn muốn gửi")
         clock.offset = dt.timedelta(minutes=31)
-        await jobs["expire_drafts"].run(running.application)
+        await scheduler.run("expire_drafts")
         expired = await citizen.expect("hết hạn")
-        await jobs["daily_digest"].run(running.application)
-        await jobs["overdue_check"].run(running.application)
+        await scheduler.run("daily_digest")
+        await scheduler.run("overdue_check")
         handled = await db.scalar("SELECT COUNT(*) FROM inbox")
-        await jobs["housekeeping"].run(running.application)
+        await scheduler.run("housekeeping")
 
     assert "30 phút" in expired.text
     assert await db.scalar("SELECT COUNT(*) FROM conversations") == 0
@@ -684,16 +693,28 @@ async def test_the_monthly_report_is_queued_once_a_day_and_sent_as_files(
 # --- python -m bot run
 
 
+async def declared_too_large(port: int, path: str, size: int = 95 * 1024 * 1024) -> int:
+    """The status the server answers to headers announcing a ``size``-byte body, none of which is sent."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 f"X-Telegram-Bot-Api-Secret-Token: s3cret-Token_1\r\nContent-Length: {size}\r\n\r\n".encode())
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), 5)
+    writer.close()
+    await writer.wait_closed()
+    return int(status_line.split()[1])
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def test_run_without_a_token_starts_the_console_chat(
+def test_bare_python_m_bot_without_a_channel_starts_the_console_chat(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    import bot.console
+    import bot.channels.console
     from bot.cli import main
 
     calls: list[Any] = []
@@ -702,18 +723,36 @@ def test_run_without_a_token_starts_the_console_chat(
         calls.append(settings)
         return 0
 
-    monkeypatch.setattr(bot.console, "run_console", run_console)
+    monkeypatch.setattr(bot.channels.console, "run_console", run_console)
     monkeypatch.setenv("PAKN_DB", str(tmp_path / "pakn.sqlite3"))
-    assert main(["run"]) == 0
+    for name in ("TELEGRAM_BOT_TOKEN", "ZALO_OA_ID"):
+        monkeypatch.delenv(name, raising=False)
+    assert main([]) == 0
     err = capsys.readouterr().err
-    assert "Set TELEGRAM_BOT_TOKEN to run the bot on Telegram" in err
+    assert "starting the console chat" in err
     assert len(calls) == 1
+
+
+def test_run_without_a_channel_exits_2_naming_what_to_set(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A systemd service with no channel configured fails at once instead of reading EOF and exiting 0."""
+    from bot.cli import main
+
+    monkeypatch.setenv("PAKN_DB", str(tmp_path / "pakn.sqlite3"))
+    for name in ("TELEGRAM_BOT_TOKEN", "ZALO_OA_ID"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "TELEGRAM_BOT_TOKEN" in err[0] and "ZALO_REFRESH_TOKEN" in err[0]
+    assert not (tmp_path / "pakn.sqlite3").exists()
 
 
 async def test_python_m_bot_run_polls_answers_and_stops_cleanly(tg: FakeBot, api: FakeBotApi, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_", "PAKN_"))}
     env.update({"PAKN_DB": str(tmp_path / "pakn.sqlite3"), "STAFF_CHAT_ID": str(STAFF_CHAT), "ADMIN_IDS": str(ADMIN),
-                "TELEGRAM_BOT_TOKEN": DEFAULT_TOKEN, "TELEGRAM_BASE_URL": api.base_url, "PYTHONPATH": str(REPO)})
+                "TELEGRAM_BOT_TOKEN": DEFAULT_TOKEN, "TELEGRAM_BASE_URL": api.base_url, "PYTHONPATH": str(REPO),
+                "HTTP_PORT": "0"})
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "run", cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
@@ -728,3 +767,46 @@ async def test_python_m_bot_run_polls_answers_and_stops_cleanly(tg: FakeBot, api
     assert process.returncode == 0, stderr.decode()[-2000:]
     assert tg.pending_updates == 0
     assert (tmp_path / "pakn.sqlite3").exists()
+
+
+def _run_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    from bot.settings import SETTINGS
+
+    own = {setting.name for setting in SETTINGS}
+    env = {k: v for k, v in os.environ.items() if k not in own and not k.startswith(("TELEGRAM_", "WEBHOOK_", "PAKN_"))}
+    env.update({"PAKN_DB": str(tmp_path / "pakn.sqlite3"), "PYTHONPATH": str(REPO), "HTTP_PORT": "0", **extra})
+    return env
+
+
+@pytest.mark.parametrize("bot_api", ["unreachable", "refusing"])
+async def test_run_against_an_unreachable_or_refusing_bot_api_is_one_clear_line(
+    bot_api: str, api: FakeBotApi, tmp_path: Path
+) -> None:
+    """No traceback, no token, no aiohttp noise: one line a service log shows, and a non-zero status."""
+    if bot_api == "unreachable":
+        base_url = f"http://127.0.0.1:{_free_port()}/bot"
+        token = DEFAULT_TOKEN
+    else:
+        base_url = api.base_url
+        token = "999999:not-a-token-the-api-knows"
+    env = _run_env(tmp_path, TELEGRAM_BOT_TOKEN=token, TELEGRAM_BASE_URL=base_url, LOG_LEVEL="ERROR")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    err = stderr.decode()
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert process.returncode not in (0, None), err
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err and "Unclosed" not in err and token not in err
+    assert ("refused" in lines[0]) if bot_api == "refusing" else ("cannot use the Bot API" in lines[0])
+
+
+async def test_polling_that_stops_by_itself_ends_the_channel(tg: FakeBot, tg_settings: Settings, db: Database) -> None:
+    """The runtime notices (and `python -m bot run` then exits non-zero for the service manager to restart it)."""
+    async with running(tg_settings, db, telegram=FAST_POLL) as bot:
+        channel = bot.channels["telegram"]
+        assert not channel.ended.is_set()
+        updater = channel.application.updater  # type: ignore[attr-defined]
+        await updater.stop()
+        assert await asyncio.wait_for(bot.wait_ended(), 5) == "telegram"
+        assert channel.health().alive is False

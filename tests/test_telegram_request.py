@@ -11,7 +11,7 @@ import pytest
 from telegram import Bot, InputFile
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
-from bot.telegram.request import AiohttpRequest
+from bot.channels.telegram.request import AiohttpRequest
 from tests.fake_bot_api import DEFAULT_TOKEN, FakeBot, FakeBotApi, UploadedFile
 
 

@@ -231,7 +231,7 @@ class OutboxSender:
         """Send one row and record the outcome."""
         guard = self._chat_guard(message.chat_id) if self._chat_guard else contextlib.nullcontext()
         async with guard:
-            if not await outbox.claim(self._db, message.id, self._owner, self._now()):
+            if not await self._claim(message):
                 return "taken"  # another sender has it
             try:
                 sent_id = await self._send(message.chat_id, message.reply)
@@ -266,9 +266,18 @@ class OutboxSender:
                 log.exception("outbox: message %s (%s) cannot be sent", message.id, message.kind)
                 await outbox.mark_failed(self._db, message.id, self._now(), f"internal error: {exc!r}")
                 return "failed"
-            card_of_case = message.case_id if message.kind == CASE_CARD else None
-            await self._unmarked.accepted(message.id, self._now(), sent_id, card_of_case=card_of_case)
+            await self._mark_sent(message, sent_id)
         return "sent"
+
+    async def _claim(self, message: outbox.OutboxMessage) -> bool:
+        """Take the row before sending it; False when another sender holds it."""
+        return await outbox.claim(self._db, message.id, self._owner, self._now())
+
+    async def _mark_sent(self, message: outbox.OutboxMessage, sent_id: int | None) -> None:
+        """The channel accepted the row: mark it sent, retried until the database takes it (never raises for a
+        busy database; the row is not handed out again meanwhile)."""
+        card_of_case = message.case_id if message.kind == CASE_CARD else None
+        await self._unmarked.accepted(message.id, self._now(), sent_id, card_of_case=card_of_case)
 
     async def _mark_blocked(self, message: outbox.OutboxMessage, error: str) -> None:
         now = self._now().isoformat()

@@ -2,9 +2,9 @@
 
 :func:`build_application` wires one thin adapter: every update becomes a neutral :class:`~handlers.types.Event`
 for ``Core.handle``, and every :class:`~handlers.types.Reply` becomes Bot API calls (HTML, inline keyboards,
-the "share my number" keyboard, files, edits). The outbox sender and the scheduled jobs start and stop with
-the application. Updates of one chat (and of one person) are handled one after another, in order; different
-chats are handled at the same time, and one person's flood holds one slot at most (``bot/telegram/processor.py``).
+the "share my number" keyboard, files, edits). The outbox sender starts and stops with the application; the
+scheduled jobs belong to no channel (``bot/scheduler.py``), and the webhook is served by ``bot/server.py``. Updates of one chat (and of one person) are handled one after another, in order; different
+chats are handled at the same time, and one person's flood holds one slot at most (``processor.py``).
 """
 
 from __future__ import annotations
@@ -49,13 +49,13 @@ from telegram.ext import (
     TypeHandler,
 )
 
+from bot.channels.telegram import inbox as telegram_inbox
+from bot.channels.telegram import outbox as telegram_outbox
+from bot.channels.telegram.processor import FairUpdateProcessor
+from bot.channels.telegram.request import AiohttpRequest
 from bot.fairness import TEXT_TOO_FAST, SenderBudget
-from bot.telegram import inbox as telegram_inbox
-from bot.telegram import outbox as telegram_outbox
-from bot.telegram.jobs import schedule_jobs
-from bot.telegram.processor import FairUpdateProcessor
-from bot.telegram.request import AiohttpRequest
 from handlers.types import Attachment, Button, Contact, Event, Reply, chunk_text
+from storage import files
 from storage.db import StorageUnavailable
 
 if TYPE_CHECKING:
@@ -75,6 +75,7 @@ BOT_COMMAND_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 TEXT_SHARE_PHONE = "📱 Chia sẻ số điện thoại"
 # Telegram cannot put an inline keyboard and a reply keyboard change on one message; the buttons then follow.
 TEXT_BUTTONS_BELOW = "Bạn chọn tiếp ở các nút dưới đây:"
+TEXT_FILE_GONE = "(Tệp này không còn được lưu.)"
 TEXT_ERROR_REPORT = "⚠️ <b>Lỗi khi xử lý {what}</b> (bot vẫn chạy):\n<pre>{trace}</pre>"
 
 UPDATE_OPTIONS: dict[str, Any] = {"allowed_updates": Update.ALL_TYPES, "drop_pending_updates": False}
@@ -82,6 +83,7 @@ UPDATE_OPTIONS: dict[str, Any] = {"allowed_updates": Update.ALL_TYPES, "drop_pen
 POLLING_OPTIONS: dict[str, Any] = {**UPDATE_OPTIONS, "poll_interval": 0}
 
 T = TypeVar("T")
+ADAPTER_KEY = "pakn.adapter"
 
 # Passed on each text message rather than through PTB's Defaults, which cost a third of the bot's CPU per update.
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
@@ -112,16 +114,9 @@ def get_updates_request(inbox: telegram_inbox.InboxQueue | None = None) -> Aioht
     return AiohttpRequest(**options)
 
 
-def webhook_options(settings: Settings) -> dict[str, Any]:
-    """Arguments for ``run_webhook``/``start_webhook``: the local listener behind the reverse proxy."""
-    return {
-        "listen": settings.webhook_listen,
-        "port": settings.webhook_port,
-        "url_path": urlsplit(settings.webhook_url).path.strip("/"),
-        "webhook_url": settings.webhook_url,
-        "secret_token": settings.webhook_secret,
-        **UPDATE_OPTIONS,
-    }
+def webhook_path(settings: Settings) -> str:
+    """The local path of the webhook: WEBHOOK_URL's path (the reverse proxy forwards it unchanged)."""
+    return "/" + urlsplit(settings.webhook_url).path.strip("/")
 
 
 def build_application(
@@ -131,7 +126,7 @@ def build_application(
     connect_db: bool = False,
     rate_limiter: BaseRateLimiter[Any] | None = None,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
-    """The bot on Telegram: handlers, error handler, command menus, outbox sender and scheduled jobs.
+    """The bot on Telegram: handlers, error handler, command menus and outbox sender.
 
     ``connect_db``: open ``core.db`` when the application starts and close it when it shuts down (the CLI
     does this; tests that opened the database themselves leave it off). ``rate_limiter`` defaults to
@@ -145,6 +140,7 @@ def build_application(
     inbox = adapter.inbox = telegram_inbox.InboxQueue(core.db, wait_for_store=bool(settings.webhook_url))
     inbox.sift = processor.sift
     updates_request = get_updates_request(inbox)
+    adapter.requests = (bot_api_request(), updates_request)
     application = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token)
@@ -152,8 +148,10 @@ def build_application(
         .base_file_url(file_url(settings))
         .rate_limiter(rate_limiter if rate_limiter is not None else AIORateLimiter())
         .concurrent_updates(processor)
+        # Scheduled jobs run on the bot's own scheduler (bot/scheduler.py), not on python-telegram-bot's.
+        .job_queue(None)
         .update_queue(inbox)
-        .request(bot_api_request())
+        .request(adapter.requests[0])
         .get_updates_request(updates_request)
         .post_init(adapter.post_init)
         .post_stop(adapter.post_stop)
@@ -161,14 +159,21 @@ def build_application(
         .build()
     )
     adapter.bot = application.bot
+    application.bot_data[ADAPTER_KEY] = adapter
     if isinstance(updates_request, telegram_inbox.GatedRequest):
         updater = application.updater
         updates_request.stopping = lambda: updater is None or not updater.running
     application.add_handler(TypeHandler(Update, adapter.on_update))
     application.add_error_handler(adapter.on_error)
-    if application.job_queue is not None:
-        schedule_jobs(application.job_queue, core, adapter.wake_outbox)
     return application
+
+
+def adapter_of(application: Application[Any, Any, Any, Any, Any, Any]) -> TelegramAdapter:
+    """The adapter :func:`build_application` attached (its outbox, for waking and health)."""
+    adapter = application.bot_data.get(ADAPTER_KEY)
+    if not isinstance(adapter, TelegramAdapter):
+        raise RuntimeError("the application was not built by build_application")
+    return adapter
 
 
 @asynccontextmanager
@@ -178,8 +183,8 @@ async def serve(
     *,
     poll_timeout: dt.timedelta = dt.timedelta(seconds=10),
 ) -> AsyncIterator[Application[Any, Any, Any, Any, Any, Any]]:
-    """Run the application in the caller's event loop, as ``run_polling``/``run_webhook`` do, until the block
-    ends (for tests, benchmarks and embedding): polling, or a webhook listener when WEBHOOK_URL is set."""
+    """Run the application in the caller's event loop until the block ends: long polling, or, when WEBHOOK_URL
+    is set, the webhook registered with Telegram (``bot/server.py`` puts what arrives on the update queue)."""
     updater = application.updater
     if updater is None:
         raise RuntimeError("the application has no updater")
@@ -188,7 +193,8 @@ async def serve(
         if application.post_init is not None:
             await application.post_init(application)
         if settings.webhook_url:
-            await updater.start_webhook(**webhook_options(settings))
+            await application.bot.set_webhook(settings.webhook_url, secret_token=settings.webhook_secret,
+                                              **UPDATE_OPTIONS)
         else:
             await updater.start_polling(timeout=poll_timeout, **POLLING_OPTIONS)
         await application.start()
@@ -346,9 +352,18 @@ class TelegramAdapter:
         self.connect_db = connect_db
         self.bot: ExtBot[Any] | None = None
         self.outbox: telegram_outbox.OutboxSender | None = None
+        # The last error seen while handling an update (for /healthz; no personal data, just its kind).
+        self.last_error: str | None = None
+        # The two transports (Bot API calls, getUpdates): closed by the channel if starting fails half-way.
+        self.requests: tuple[AiohttpRequest, AiohttpRequest] | None = None
+        # Set by the runtime when other channels run: wakes their outbox senders.
+        self.wake_others: Callable[[], None] | None = None
         # Private chats where the "share my number" keyboard is showing (best effort, lost on restart).
         self._keyboard_open: set[int] = set()
         self._polling_watch: asyncio.Task[None] | None = None
+        # Called when receiving ends by itself (set by the channel: the process then exits non-zero); without
+        # it, ``run_polling`` stops and raises :class:`~bot.channels.telegram.inbox.ReceivingStopped`.
+        self.on_receiving_ended: Callable[[str], None] | None = None
         self.inbox: telegram_inbox.InboxQueue | None = None
         self.receiving_stopped: str | None = None
 
@@ -371,9 +386,12 @@ class TelegramAdapter:
                 application.updater, lambda reason: self._receiving_stopped(application, reason)))
 
     def _receiving_stopped(self, application: Application[Any, Any, Any, Any, Any, Any], reason: str) -> None:
-        """Polling died: stop the application; ``run_polling`` then raises :class:`ReceivingStopped`."""
+        """Receiving ended by itself (polling died, the inbox cannot store): the bot must stop."""
         self.receiving_stopped = reason
-        application.stop_running()
+        if self.on_receiving_ended is not None:
+            self.on_receiving_ended(reason)
+        else:
+            application.stop_running()
 
     async def post_stop(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         """Stop the outbox sender while the bot can still finish the message in flight."""
@@ -390,12 +408,15 @@ class TelegramAdapter:
             await application.update_queue.close()
         if self.connect_db:
             await self.core.db.close()
-        if self.receiving_stopped is not None:
+        if self.receiving_stopped is not None and self.on_receiving_ended is None:
             raise telegram_inbox.ReceivingStopped(self.receiving_stopped)
 
     def wake_outbox(self) -> None:
         if self.outbox is not None:
             self.outbox.wake()
+        if self.wake_others is not None:
+            # An update may have queued messages for another channel (an answer to a Zalo citizen).
+            self.wake_others()
 
     async def set_command_menus(self) -> None:
         """Citizens' commands for everyone; staff commands in the staff group and for admins and staff."""
@@ -492,6 +513,8 @@ class TelegramAdapter:
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log the error, report a short escaped traceback to the staff chat, and keep running."""
         error = context.error
+        if error is not None:
+            self.last_error = f"{type(error).__name__} at {self.core.now().isoformat(timespec='seconds')}"
         if isinstance(error, NetworkError | RetryAfter) and not isinstance(error, BadRequest):
             log.warning("Telegram unreachable or busy: %s", error)
             return
@@ -604,7 +627,13 @@ class TelegramAdapter:
             return message.message_id
         attachment = reply.attachment
         assert attachment is not None
-        file_id = attachment.file_id
+        file_id: str | InputFile = attachment.file_id
+        if files.is_stored(attachment.file_id):
+            # Received on another channel (Zalo) and kept by the bot: uploaded.
+            stored = await files.load(self.core.db, attachment.file_id)
+            if stored is None:
+                return await self._send_text(chat_id, caption or TEXT_FILE_GONE, markup, direct)
+            file_id = InputFile(io.BytesIO(stored.content), filename=stored.file_name or "tep")
         senders: dict[str, Callable[[], Awaitable[Message]]] = {
             "photo": lambda: bot.send_photo(chat_id, file_id, **extra),
             "video": lambda: bot.send_video(chat_id, file_id, **extra),

@@ -27,7 +27,7 @@ from telegram import Bot, Update
 from telegram.error import TimedOut
 from telegram.ext import Updater
 
-from bot.telegram.request import AiohttpRequest
+from bot.channels.telegram.request import AiohttpRequest
 from storage.db import Database, StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,9 @@ class InboxQueue(asyncio.Queue[object]):
     """The application's update queue: updates are stored in the inbox, a batch per transaction, and then
     queued for handling.
 
-    ``wait_for_store``: :meth:`put` returns only once the update is stored (the webhook answers Telegram when
-    it returns). When polling, :meth:`put` returns at once and the next ``getUpdates`` waits instead.
+    ``wait_for_store``: :meth:`put` stores the update itself, or raises ``StorageUnavailable`` (the webhook
+    answers Telegram when it returns). When polling, :meth:`put` returns at once and the next ``getUpdates``
+    waits instead.
     """
 
     def __init__(self, db: Database, *, wait_for_store: bool = True) -> None:
@@ -77,10 +78,13 @@ class InboxQueue(asyncio.Queue[object]):
         if not isinstance(item, Update):
             await super().put(item)
             return
+        if self.wait_for_store:
+            # The webhook: stored now or refused (StorageUnavailable: the webhook answers 503, Telegram retries).
+            await store(self.db, [item])
+            await super().put(item)
+            return
         self._pending.append(item)
         self._kick()
-        if self.wait_for_store:
-            await self._stored.wait()
 
     def drop(self, update_id: int) -> None:
         """Record an update as handled without handling it (its sender is past the budget)."""
