@@ -364,6 +364,8 @@ class TelegramAdapter:
         # Called when receiving ends by itself (set by the channel: the process then exits non-zero); without
         # it, ``run_polling`` stops and raises :class:`~bot.channels.telegram.inbox.ReceivingStopped`.
         self.on_receiving_ended: Callable[[str], None] | None = None
+        # Set by the channel before it stops the application: polling ending then is no failure.
+        self.stopping = False
         self.inbox: telegram_inbox.InboxQueue | None = None
         self.receiving_stopped: str | None = None
 
@@ -381,7 +383,8 @@ class TelegramAdapter:
         await self.outbox.start()
         if isinstance(application.update_queue, telegram_inbox.InboxQueue):
             application.update_queue.on_failure = lambda reason: self._receiving_stopped(application, reason)
-        if not self.settings.webhook_url and application.updater is not None:
+        if not self.settings.webhook_url and application.updater is not None and self.on_receiving_ended is None:
+            # run_polling: nobody else watches the polling task (a channel watches its own, bot/channels/telegram).
             self._polling_watch = asyncio.create_task(telegram_inbox.watch_polling(
                 application.updater, lambda reason: self._receiving_stopped(application, reason)))
 

@@ -16,6 +16,7 @@ from telegram import Update
 
 from bot.channels import Health
 from bot.channels.telegram.app import adapter_of, build_application, serve, webhook_path
+from bot.channels.telegram.inbox import polling_task, watch_polling
 from storage.db import StorageUnavailable
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class TelegramChannel:
         self._poll_timeout = poll_timeout
         self._stack: AsyncExitStack | None = None
         self._ended = asyncio.Event()
+        self._watch: asyncio.Task[None] | None = None
         self._secret = settings.webhook_secret.encode()
         # Polling that ends by itself, or an inbox that cannot store, ends the channel (bot/channels/telegram/inbox.py).
         adapter_of(self.application).on_receiving_ended = self._receiving_ended
@@ -59,8 +61,19 @@ class TelegramChannel:
                 await request.shutdown()
             raise
         self._stack = stack
+        updater = self.application.updater
+        if not self.settings.webhook_url and updater is not None:
+            adapter = adapter_of(self.application)
+            self._watch = asyncio.create_task(
+                watch_polling(updater, self._receiving_ended, on_purpose=lambda: adapter.stopping,
+                              task=polling_task()),
+                name="telegram-polling-watch")
 
     async def stop(self) -> None:
+        adapter_of(self.application).stopping = True
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         stack, self._stack = self._stack, None
         if stack is not None:
             await stack.aclose()

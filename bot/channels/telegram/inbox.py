@@ -206,22 +206,31 @@ async def store(db: Database, updates: list[Update], raw: dict[int, str] | None 
                 " VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ'))", [(CHANNEL, i) for i in dropped])
 
 
-async def watch_polling(updater: Updater, on_stopped: Callable[[str], None], *, find_within: float = 60.0) -> None:
-    """Wait while the updater polls; if its polling task ends while the updater is meant to run, stop the
-    updater and call ``on_stopped(reason)``. Returns quietly when the updater is stopped on purpose."""
+def polling_task() -> asyncio.Task[Any] | None:
+    """python-telegram-bot's running polling task, if there is one."""
+    return next((t for t in asyncio.all_tasks() if t.get_name() == POLLING_TASK and not t.done()), None)
+
+
+async def watch_polling(updater: Updater, on_stopped: Callable[[str], None], *,
+                        on_purpose: Callable[[], bool] | None = None, task: asyncio.Task[Any] | None = None,
+                        find_within: float = 60.0) -> None:
+    """Wait while the updater polls; if its polling task ends and ``on_purpose()`` is false (by default: the
+    updater is still meant to run), stop the updater and call ``on_stopped(reason)``.
+
+    The task is watched, not ``updater.running``: python-telegram-bot's polling task can end on an error while
+    the updater still counts as running."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + find_within
-    task = None
     while task is None:
-        task = next((t for t in asyncio.all_tasks() if t.get_name() == POLLING_TASK), None)
+        task = polling_task()
         if task is None:
             if loop.time() > deadline:
                 log.warning("the polling task was not found: it is not watched")
                 return
             await asyncio.sleep(0.05)
     await asyncio.wait({task})
-    if not updater.running:
-        return  # stopped on purpose
+    if on_purpose() if on_purpose is not None else not updater.running:
+        return
     if task.cancelled():
         reason = "polling was cancelled"
     else:
