@@ -10,10 +10,12 @@ from bot.cli import settings_from
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("chat", help="chat with the bot in the terminal",
-                       description="Chat with the bot in the terminal, on the same handlers and database.")
-    p.add_argument("--as-staff", action="store_true", help="act as a staff member (administrator)")
-    p.add_argument("--user-id", help="who you are (default: a console citizen, or a console admin with --as-staff)")
+    p = sub.add_parser("chat", help="trò chuyện thử với bot trong cửa sổ dòng lệnh",
+                       description="Trò chuyện thử với bot trong cửa sổ dòng lệnh, trên cùng các chức năng và cơ sở "
+                                   "dữ liệu. Tệp bot gửi (báo cáo) được lưu vào thư mục đang làm việc.")
+    p.add_argument("--as-staff", action="store_true", help="dùng với quyền cán bộ (quản trị viên)")
+    p.add_argument("--user-id", metavar="MÃ",
+                   help="bạn là ai (mặc định: một người dân thử, hoặc cán bộ số 2 với --as-staff)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,12 +12,13 @@ from knowledge.calendar import WorkCalendar
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("deadline", help="compute a due date in working days",
-                       description="Due date counted in working days from the day after DATE (Vietnamese "
-                                   "holidays, lunar Tết and the settings' extra days included).")
-    p.add_argument("date", help="date received, YYYY-MM-DD or DD/MM/YYYY")
-    p.add_argument("--days", type=int, help="working days (default: the answer deadline, PAKN_ANSWER_DAYS)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p = sub.add_parser("deadline", help="tính hạn theo ngày làm việc",
+                       description="Hạn tính theo ngày làm việc từ ngày sau NGÀY (đã tính ngày lễ, Tết âm lịch và "
+                                   "các ngày nghỉ, ngày làm bù trong cài đặt).")
+    p.add_argument("date", metavar="NGÀY", help="ngày tiếp nhận, YYYY-MM-DD hoặc DD/MM/YYYY")
+    p.add_argument("--days", type=int, metavar="SỐ_NGÀY",
+                   help="số ngày làm việc (mặc định: hạn trả lời, PAKN_ANSWER_DAYS)")
+    p.add_argument("--json", action="store_true", help="in một đối tượng JSON")
 
 
 def _parse_date(text: str) -> dt.date:
@@ -26,7 +27,7 @@ def _parse_date(text: str) -> dt.date:
             return dt.datetime.strptime(text.strip(), fmt).date()
         except ValueError:
             continue
-    raise CliError(f"cannot read date {text!r}: use YYYY-MM-DD or DD/MM/YYYY")
+    raise CliError(f"không đọc được ngày {text!r}: hãy viết YYYY-MM-DD hoặc DD/MM/YYYY")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     received = _parse_date(args.date)
     days = args.days if args.days is not None else max(settings.pakn_answer_days.values())
     if days < 0 or days > 3650:
-        raise CliError("--days must be between 0 and 3650")
+        raise CliError("--days phải từ 0 đến 3650")
     calendar = WorkCalendar(settings.extra_holidays, settings.extra_workdays)
     deadline = calendar.add_working_days(received, days)
     if args.json:

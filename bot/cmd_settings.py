@@ -6,12 +6,14 @@ import argparse
 from typing import Any
 
 from bot.cli import settings_from
-from bot.settings import SETTINGS, settings_table
+from bot.settings import SETTINGS, WEEKDAYS, settings_table, written
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("settings", help="show every setting", description="Show every setting.")
-    p.add_argument("--markdown", action="store_true", help="print the declaration as a Markdown table")
+    p = sub.add_parser("settings", help="xem các cài đặt đang dùng",
+                       description="In mọi cài đặt đang dùng, mỗi dòng TÊN=giá trị, viết như khi đặt biến môi "
+                                   "trường (giá trị bí mật in thành ***).")
+    p.add_argument("--markdown", action="store_true", help="in bảng cài đặt dạng Markdown (như trong README)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,6 +23,8 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     for s in SETTINGS:
         value = settings.get(s.name)
-        shown = "***" if s.secret and value else value
+        if s.type == "weekday" and value is not None:
+            value = WEEKDAYS[value]
+        shown = "***" if s.secret and value else written(value)
         print(f"{s.name}={shown}")
     return 0

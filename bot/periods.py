@@ -39,7 +39,7 @@ class Period:
         if self.cutoff not in CUTOFFS:
             raise ValueError(f"cut-off must be nd09 or calendar, got {self.cutoff!r}")
         if self.end < self.start:
-            raise ValueError(f"the period ends ({self.end}) before it starts ({self.start})")
+            raise ValueError(f"kỳ báo cáo kết thúc ({self.end:%d/%m/%Y}) trước khi bắt đầu ({self.start:%d/%m/%Y})")
 
     @property
     def title(self) -> str:
@@ -66,6 +66,14 @@ class Period:
         if self.start.year != self.end.year:
             start += f"/{self.start.year}"
         return f"từ {start} đến {end}"
+
+    @property
+    def full_range_label(self) -> str:
+        """Both dates in full: "từ 15/6/2025 đến 14/7/2025"."""
+        end = f"{self.end.day}/{self.end.month}/{self.end.year}"
+        if self.start == self.end:
+            return f"ngày {end}"
+        return f"từ {self.start.day}/{self.start.month}/{self.start.year} đến {end}"
 
     @property
     def slug(self) -> str:
@@ -121,26 +129,26 @@ def _month_last_day(year: int, month: int, cutoff: str) -> dt.date:
 def _span(kind: str, year: int, number: int, first: int, last: int, cutoff: str) -> Period:
     _check_cutoff(cutoff)
     if not 1 <= year <= 9998:
-        raise ValueError(f"year out of range: {year}")
+        raise ValueError(f"năm {year} nằm ngoài khoảng cho phép")
     return Period(kind, _month_first_day(year, first, cutoff), _month_last_day(year, last, cutoff), cutoff,
                   year, number)
 
 
 def month(year: int, number: int, cutoff: str = "nd09") -> Period:
     if not 1 <= number <= 12:
-        raise ValueError(f"month must be 1–12, got {number}")
+        raise ValueError(f"tháng phải từ 1 đến 12, nhận được {number}")
     return _span("month", year, number, number, number, cutoff)
 
 
 def quarter(year: int, number: int, cutoff: str = "nd09") -> Period:
     if not 1 <= number <= 4:
-        raise ValueError(f"quarter must be 1–4, got {number}")
+        raise ValueError(f"quý phải từ 1 đến 4, nhận được {number}")
     return _span("quarter", year, number, 3 * number - 2, 3 * number, cutoff)
 
 
 def half(year: int, number: int, cutoff: str = "nd09") -> Period:
     if number not in (1, 2):
-        raise ValueError(f"half must be 1 or 2, got {number}")
+        raise ValueError(f"nửa năm phải là 1 hoặc 2, nhận được {number}")
     return _span("half", year, number, 1 if number == 1 else 7, 6 if number == 1 else 12, cutoff)
 
 
@@ -163,7 +171,7 @@ def parse_month(text: str, cutoff: str = "nd09") -> Period:
     """``2025-07``."""
     match = re.fullmatch(r"\s*(\d{4})-(\d{1,2})\s*", text)
     if not match:
-        raise ValueError(f"month must look like 2025-07, got {text!r}")
+        raise ValueError(f"tháng phải có dạng 2025-07, nhận được {text!r}")
     return month(int(match[1]), int(match[2]), cutoff)
 
 
@@ -171,7 +179,7 @@ def parse_quarter(text: str, cutoff: str = "nd09") -> Period:
     """``2025-Q3``."""
     match = re.fullmatch(r"\s*(\d{4})-?[Qq](\d)\s*", text)
     if not match:
-        raise ValueError(f"quarter must look like 2025-Q3, got {text!r}")
+        raise ValueError(f"quý phải có dạng 2025-Q3, nhận được {text!r}")
     return quarter(int(match[1]), int(match[2]), cutoff)
 
 
@@ -179,7 +187,7 @@ def parse_half(text: str, cutoff: str = "nd09") -> Period:
     """``2025-H1``."""
     match = re.fullmatch(r"\s*(\d{4})-?[Hh](\d)\s*", text)
     if not match:
-        raise ValueError(f"half-year must look like 2025-H1, got {text!r}")
+        raise ValueError(f"nửa năm phải có dạng 2025-H1, nhận được {text!r}")
     return half(int(match[1]), int(match[2]), cutoff)
 
 
@@ -187,16 +195,18 @@ def parse_year(text: str) -> int:
     """``2025``."""
     match = re.fullmatch(r"\s*(\d{4})\s*", text)
     if not match:
-        raise ValueError(f"year must look like 2025, got {text!r}")
+        raise ValueError(f"năm phải có dạng 2025, nhận được {text!r}")
     return int(match[1])
 
 
 def parse_date(text: str) -> dt.date:
-    """``2025-07-31``."""
+    """``2025-07-31`` or ``31/07/2025``."""
     try:
+        if "/" in text:
+            return dt.datetime.strptime(text.strip(), "%d/%m/%Y").date()
         return dt.date.fromisoformat(text.strip())
     except ValueError:
-        raise ValueError(f"date must look like 2025-07-31, got {text!r}") from None
+        raise ValueError(f"ngày phải có dạng 2025-07-31 hoặc 31/07/2025, nhận được {text!r}") from None
 
 
 # --- periods relative to a day

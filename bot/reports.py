@@ -6,7 +6,6 @@ overrides the shipped one. DOCX follows Nghị định 30/2020/NĐ-CP on the lay
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
 import io
@@ -20,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
+from bot.case_rows import XlsxWriter, write_cases_csv
 from bot.periods import Period
 from storage.cases import CATEGORY_LABELS, CHANNEL_LABELS, KIND_LABELS, STATUS_LABELS
 from storage.reports import (
@@ -77,12 +77,6 @@ SATISFACTION_LABELS = {"hai_long": "Hài lòng", "binh_thuong": "Bình thường
 # Channels every report lists, even at zero; others appear when they have cases.
 LISTED_CHANNELS = ("telegram", "hotline", "letter", "email", "in_person", "portal")
 
-# One row per case, as ``python -m bot import`` reads it and ``export`` and the csv report write it.
-CASE_COLUMNS = (
-    "code", "received_at", "category", "kind", "channel", "content", "name", "phone", "address", "status",
-    "resolved_at", "due_date",
-)
-PERSONAL_COLUMNS = ("name", "phone", "address")
 
 # Nghị định 30/2020/NĐ-CP, Phụ lục I: A4; margins top and bottom 20–25 mm, left 30–35 mm, right 15–20 mm;
 # Times New Roman 13–14 pt.
@@ -204,8 +198,10 @@ def _parts(report: Report, settings: Settings) -> tuple[dict[str, Any], list[str
 # --- formats
 
 def render_text(report: Report, settings: Settings) -> str:
-    """The department's sentences, word for word, ready to paste into a report."""
-    return _render(settings, "pakn_sentences.txt.j2", context(report, settings)) + "\n"
+    """The period, then the department's sentences word for word, ready to paste into a report."""
+    ctx = context(report, settings)
+    sentences = _render(settings, "pakn_sentences.txt.j2", ctx)
+    return _render(settings, "report_text.txt.j2", {**ctx, "sentences": sentences}) + "\n"
 
 
 def render_markdown(report: Report, settings: Settings) -> str:
@@ -258,104 +254,140 @@ def file_name(report: Report, fmt: str) -> str:
     return f"bao-cao-pakn-{report.period.slug}.{EXTENSIONS[fmt]}"
 
 
-# --- one row per case (csv report, import, export)
-
-def _local_instant(value: Any, tz: ZoneInfo) -> str:
-    if not value:
-        return ""
-    instant = dt.datetime.fromisoformat(str(value))
-    if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=dt.UTC)
-    return instant.astimezone(tz).isoformat()
-
-
-def case_record(row: Mapping[str, Any], tz: ZoneInfo, *, personal: bool) -> dict[str, str]:
-    """A case as the import reads it: instants in local time with their offset; personal data only if asked."""
-    record = {
-        "code": str(row["code"]),
-        "received_at": _local_instant(row["received_at"], tz),
-        "category": str(row["category"]),
-        "kind": str(row["kind"]),
-        "channel": str(row["channel"]),
-        "content": str(row["content"] or ""),
-        "name": "",
-        "phone": "",
-        "address": "",
-        "status": str(row["status"]),
-        "resolved_at": _local_instant(row["resolved_at"], tz),
-        "due_date": str(row["due_date"]),
-    }
-    if personal:
-        for column in PERSONAL_COLUMNS:
-            record[column] = str(row[column] or "")
-    return record
-
+# --- one row per case (csv report)
 
 def cases_csv(rows: Iterable[Mapping[str, Any]], tz: ZoneInfo, *, personal: bool) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CASE_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow(case_record(row, tz, personal=personal))
-    return out.getvalue()
-
-
-def cases_xlsx(rows: Iterable[Mapping[str, Any]], tz: ZoneInfo, *, personal: bool) -> bytes:
-    """The import's columns in the first sheet; dates and times as spreadsheet values in local time."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = "PAKN"
-    sheet.append(list(CASE_COLUMNS))
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for row in rows:
-        record = case_record(row, tz, personal=personal)
-        values: list[Any] = []
-        for column in CASE_COLUMNS:
-            value: Any = record[column]
-            if column in ("received_at", "resolved_at") and value:
-                value = dt.datetime.fromisoformat(value).replace(tzinfo=None)
-            elif column == "due_date" and value:
-                value = dt.date.fromisoformat(value)
-            values.append(value)
-        sheet.append(values)
-        for cell in sheet[sheet.max_row]:
-            if isinstance(cell.value, dt.datetime):
-                cell.number_format = "dd/mm/yyyy hh:mm:ss"
-            elif isinstance(cell.value, dt.date):
-                cell.number_format = "dd/mm/yyyy"
-    widths = {"code": 20, "received_at": 20, "category": 22, "kind": 11, "channel": 11, "content": 60,
-              "name": 24, "phone": 14, "address": 30, "status": 13, "resolved_at": 20, "due_date": 12}
-    for index, column in enumerate(CASE_COLUMNS, start=1):
-        sheet.column_dimensions[_column_letter(index)].width = widths[column]
-    sheet.freeze_panes = "A2"
-    return _save(workbook)
-
-
-def _column_letter(index: int) -> str:
-    from openpyxl.utils import get_column_letter
-
-    return str(get_column_letter(index))
-
-
-def _save(workbook: Any) -> bytes:
-    out = io.BytesIO()
-    workbook.save(out)
+    write_cases_csv(rows, out, tz, personal=personal)
     return out.getvalue()
 
 
 # --- DOCX
 
+# The chart's segments: each category's cases by outcome at the period's end.
+CHART_SEGMENTS = (
+    ("resolved_on_time", "Đã xử lý đúng hạn", "#2e7d32"),
+    ("resolved_late", "Đã xử lý quá hạn", "#f9a825"),
+    ("in_time", "Đang xử lý, trong hạn", "#1565c0"),
+    ("in_progress_overdue", "Đang xử lý, đã quá hạn", "#c62828"),
+    ("not_accepted", "Không tiếp nhận", "#757575"),
+)
+CHART_CATEGORY_LABELS = {
+    "quy_dinh_hanh_chinh": "Quy định hành chính",
+    "hanh_vi_hanh_chinh": "Hành vi hành chính",
+    "quy_dinh_kinh_doanh": "Quy định kinh doanh",
+}
+
+
+def chart_segments(report: Report) -> dict[str, dict[str, int]]:
+    """For each category, its cases by outcome (the numbers the chart draws)."""
+    out: dict[str, dict[str, int]] = {}
+    for category, counts in report.counts.categories.items():
+        out[category] = {
+            "resolved_on_time": counts.resolved_on_time,
+            "resolved_late": counts.resolved_late,
+            "in_time": counts.in_progress - counts.in_progress_overdue,
+            "in_progress_overdue": counts.in_progress_overdue,
+            "not_accepted": counts.not_accepted,
+        }
+    return out
+
+
+def render_chart_png(report: Report) -> bytes:
+    """A small bar chart of the period: cases by category, stacked by outcome, as a PNG.
+
+    matplotlib (Agg, no display needed) draws it with its bundled DejaVu Sans, which has every Vietnamese
+    letter, so the chart reads the same on any server whatever fonts are installed.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    data = chart_segments(report)
+    categories = list(data)
+    labels = [CHART_CATEGORY_LABELS.get(c, c) for c in categories]
+    figure = Figure(figsize=(6.4, 2.8), dpi=150)
+    axes = figure.add_subplot()
+    left = [0] * len(categories)
+    for key, label, colour in CHART_SEGMENTS:
+        values = [data[c][key] for c in categories]
+        bars = axes.barh(labels, values, left=left, color=colour, label=label)
+        axes.bar_label(bars, labels=[str(v) if v else "" for v in values], label_type="center", color="white",
+                       fontsize=8)
+        left = [a + b for a, b in zip(left, values, strict=True)]
+    if not any(left):
+        axes.text(0.5, 0.5, "Không có PAKN trong kỳ", transform=axes.transAxes, ha="center", va="center")
+        axes.set_xlim(0, 1)
+    axes.invert_yaxis()
+    axes.set_xlabel("Số PAKN", fontsize=8)
+    axes.tick_params(labelsize=8)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for side in ("top", "right"):
+        axes.spines[side].set_visible(False)
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=3, fontsize=7, frameon=False)
+    figure.tight_layout()
+    out = io.BytesIO()
+    figure.savefig(out, format="png")
+    return out.getvalue()
+
+
+def _docx_styles(document: Any) -> None:
+    """Word styles staff can change in one place: Normal (body), Title, Subtitle, Heading 1, Caption and two
+    table paragraph styles; Times New Roman, black, per Nghị định 30/2020."""
+    from docx.enum.style import WD_STYLE_TYPE
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.oxml.ns import qn
+    from docx.shared import Mm, Pt, RGBColor
+
+    styles = document.styles
+
+    def font(style: Any, size: int, *, bold: bool | None = None, italic: bool | None = None) -> None:
+        style.font.name = DOCX_FONT
+        style.font.size = Pt(size)
+        style.font.color.rgb = RGBColor(0, 0, 0)
+        if bold is not None:
+            style.font.bold = bold
+        if italic is not None:
+            style.font.italic = italic
+        fonts = style.element.get_or_add_rPr().get_or_add_rFonts()
+        for attribute in ("w:ascii", "w:hAnsi", "w:eastAsia", "w:cs"):
+            fonts.set(qn(attribute), DOCX_FONT)
+        for attribute in ("w:asciiTheme", "w:hAnsiTheme", "w:eastAsiaTheme", "w:cstheme"):
+            fonts.attrib.pop(qn(attribute), None)
+
+    normal = styles["Normal"]
+    font(normal, DOCX_BODY_PT)
+    normal.paragraph_format.space_after = Pt(6)
+    normal.paragraph_format.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY
+    normal.paragraph_format.first_line_indent = Mm(10)
+    for name, size, bold, italic in (("Title", 14, True, False), ("Subtitle", 14, True, False),
+                                     ("Heading 1", DOCX_BODY_PT, True, False), ("Caption", 12, False, True)):
+        style = styles[name]
+        font(style, size, bold=bold, italic=italic)
+        style.paragraph_format.alignment = WD_ALIGN_PARAGRAPH.CENTER if name != "Heading 1" else None
+        style.paragraph_format.first_line_indent = Mm(0)
+        style.paragraph_format.space_before = Pt(6)
+        style.paragraph_format.space_after = Pt(6)
+    # The default Title draws a coloured rule under itself: not in an administrative document.
+    for border in styles["Title"].element.findall(".//" + qn("w:pBdr")):
+        border.getparent().remove(border)
+    for name, bold, align in (("Table Text", False, None), ("Table Heading", True, WD_ALIGN_PARAGRAPH.CENTER)):
+        style = styles.add_style(name, WD_STYLE_TYPE.PARAGRAPH)
+        style.base_style = normal
+        font(style, DOCX_TABLE_PT, bold=bold)
+        style.paragraph_format.first_line_indent = Mm(0)
+        style.paragraph_format.space_after = Pt(0)
+        style.paragraph_format.alignment = align or WD_ALIGN_PARAGRAPH.LEFT
+
+
 def render_docx(report: Report, settings: Settings) -> bytes:
-    """A4 page, Nghị định 30/2020 margins, Times New Roman: title, period, the PAKN section, a table by category."""
+    """A4 page, Nghị định 30/2020 margins: title, period, the PAKN section, a table by category and a chart.
+
+    Text carries Word styles, not direct formatting, so staff restyle the whole report by changing a style.
+    """
     from docx import Document
     from docx.enum.table import WD_TABLE_ALIGNMENT
     from docx.enum.text import WD_ALIGN_PARAGRAPH
-    from docx.oxml.ns import qn
-    from docx.shared import Mm, Pt
+    from docx.shared import Mm
 
     ctx, heading, sentences, notes = _parts(report, settings)
     document = Document()
@@ -365,36 +397,22 @@ def render_docx(report: Report, settings: Settings) -> bytes:
     section.bottom_margin = Mm(DOCX_MARGINS_MM["bottom"])
     section.left_margin = Mm(DOCX_MARGINS_MM["left"])
     section.right_margin = Mm(DOCX_MARGINS_MM["right"])
-
-    normal = document.styles["Normal"]
-    normal.font.name = DOCX_FONT
-    normal.font.size = Pt(DOCX_BODY_PT)
-    fonts = normal.element.get_or_add_rPr().get_or_add_rFonts()
-    for attribute in ("w:ascii", "w:hAnsi", "w:eastAsia", "w:cs"):
-        fonts.set(qn(attribute), DOCX_FONT)
-    normal.paragraph_format.space_after = Pt(6)
+    _docx_styles(document)
     document.core_properties.title = f"Báo cáo PAKN {report.period.title}"
     document.core_properties.language = "vi-VN"
 
-    def paragraph(text: str, *, bold: bool = False, italic: bool = False, center: bool = False,
-                  indent: bool = False) -> None:
-        para = document.add_paragraph()
-        para.alignment = WD_ALIGN_PARAGRAPH.CENTER if center else WD_ALIGN_PARAGRAPH.JUSTIFY
-        if indent:
-            para.paragraph_format.first_line_indent = Mm(10)
-        run = para.add_run(text)
-        run.bold, run.italic = bold, italic
-        run.font.name = DOCX_FONT
-        run.font.size = Pt(DOCX_BODY_PT)
-
     organisation, *title_lines = heading or [""]
-    paragraph(organisation, bold=True, center=True)
+    document.add_paragraph(organisation, style="Subtitle")
     for index, line in enumerate(title_lines):
-        last = index == len(title_lines) - 1
-        paragraph(line, bold=not last, italic=last, center=True)
-    paragraph("I. TÌNH HÌNH TIẾP NHẬN VÀ XỬ LÝ PHẢN ÁNH, KIẾN NGHỊ", bold=True)
+        if index == 0:
+            document.add_paragraph(line, style="Title")
+        elif index == len(title_lines) - 1:
+            document.add_paragraph(line, style="Caption")
+        else:
+            document.add_paragraph(line, style="Subtitle")
+    document.add_paragraph("I. TÌNH HÌNH TIẾP NHẬN VÀ XỬ LÝ PHẢN ÁNH, KIẾN NGHỊ", style="Heading 1")
     for line in sentences.splitlines():
-        paragraph(line, indent=True)
+        document.add_paragraph(line)
 
     groups = ctx["groups"]
     table = document.add_table(rows=1, cols=len(groups) + 2)
@@ -402,110 +420,105 @@ def render_docx(report: Report, settings: Settings) -> bytes:
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     header = ["Chỉ tiêu", *(g["label"] for g in groups), "Tổng cộng"]
     for cell, text in zip(table.rows[0].cells, header, strict=True):
-        _cell_text(cell, text, bold=True, center=True)
+        cell.paragraphs[0].text = text
+        cell.paragraphs[0].style = "Table Heading"
     for row in ctx["table"]:
         cells = table.add_row().cells
-        _cell_text(cells[0], row["label"], bold=row["key"] == "total_received")
+        cells[0].paragraphs[0].text = row["label"]
+        cells[0].paragraphs[0].style = "Table Heading" if row["key"] == "total_received" else "Table Text"
         for cell, value in zip(cells[1:], row["cells"], strict=True):
-            _cell_text(cell, _number(value), center=True)
+            cell.paragraphs[0].text = _number(value)
+            cell.paragraphs[0].style = "Table Text"
+            cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.CENTER
     widths = [Mm(55)] + [Mm(110 / (len(groups) + 1))] * (len(groups) + 1)
     for row in table.rows:
         for cell, width in zip(row.cells, widths, strict=True):
             cell.width = width
 
-    paragraph("II. SỐ LIỆU KHÁC", bold=True)
+    document.add_paragraph("II. SỐ LIỆU KHÁC", style="Heading 1")
     for line in notes.splitlines():
-        paragraph(line, indent=True)
+        document.add_paragraph(line)
+    picture = document.add_paragraph(style="Caption")
+    picture.add_run().add_picture(io.BytesIO(render_chart_png(report)), width=Mm(150))
+    document.add_paragraph(f"Biểu đồ: PAKN theo lĩnh vực và kết quả xử lý ({report.period.range_label})",
+                           style="Caption")
 
     out = io.BytesIO()
     document.save(out)
     return out.getvalue()
 
 
-def _cell_text(cell: Any, text: str, *, bold: bool = False, center: bool = False) -> None:
-    from docx.enum.text import WD_ALIGN_PARAGRAPH
-    from docx.shared import Pt
-
-    para = cell.paragraphs[0]
-    para.paragraph_format.space_after = Pt(0)
-    if center:
-        para.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    run = para.add_run(text)
-    run.bold = bold
-    run.font.name = DOCX_FONT
-    run.font.size = Pt(DOCX_TABLE_PT)
-
-
 # --- XLSX
 
 def render_xlsx(report: Report, settings: Settings) -> bytes:
-    """A summary sheet (the sentences and the table by category) and one row per case counted."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font
+    """A summary sheet (the sentences and the table by category) and one row per case counted.
 
+    Written in openpyxl's write-only mode, so a year of cases takes time in proportion to its rows; every cell
+    made from text is a text cell (a code or label can never become a formula).
+    """
     ctx, heading, sentences, _ = _parts(report, settings)
-    workbook = Workbook()
-    summary = workbook.active
-    summary.title = "Tổng hợp"
-    for line in heading:
-        summary.append([line])
-        summary.cell(summary.max_row, 1).font = Font(bold=True)
-    summary.append([])
-    for line in sentences.splitlines():
-        summary.append([line])
-        summary.cell(summary.max_row, 1).alignment = Alignment(wrap_text=False)
-    summary.append([])
-    groups = ctx["groups"]
-    summary.append(["Chỉ tiêu", *(g["label"] for g in groups), "Tổng cộng"])
-    for cell in summary[summary.max_row]:
-        cell.font = Font(bold=True)
-        cell.alignment = Alignment(wrap_text=True, vertical="center")
-    for row in ctx["table"]:
-        summary.append([row["label"], *row["cells"]])
-    summary.append([])
-    summary.append(["Đánh giá của người gửi", "Số lượt"])
-    summary.cell(summary.max_row, 1).font = Font(bold=True)
-    for item in ctx["satisfaction"]:
-        summary.append([item["label"], item["count"]])
-    summary.append(["Tỷ lệ hài lòng", _percent(ctx["rate"]) if ctx["rated"] else "—"])
-    summary.append([])
-    summary.append(["Kênh tiếp nhận (trong kỳ)", "Số PAKN"])
-    summary.cell(summary.max_row, 1).font = Font(bold=True)
-    for item in ctx["channels"]:
-        summary.append([item["label"], item["count"]])
-    summary.append([])
-    summary.append(["Lĩnh vực (trong kỳ)", "Số PAKN"])
-    summary.cell(summary.max_row, 1).font = Font(bold=True)
-    for item in ctx["categories"]:
-        summary.append([item["label"], item["counts"].received])
-    summary.column_dimensions["A"].width = 48
-    for letter in ("B", "C", "D"):
-        summary.column_dimensions[letter].width = 24
+    out = io.BytesIO()
+    book = XlsxWriter(out)
+    summary = book.sheet("Tổng hợp", (48, 24, 24, 24))
 
-    sheet = workbook.create_sheet("Danh sách PAKN")
-    sheet.append(["Mã PAKN", "Ngày tiếp nhận", "Lĩnh vực", "Loại", "Kênh tiếp nhận", "Trạng thái hiện nay",
-                  "Hạn xử lý", "Ngày xử lý xong", "Kỳ trước chuyển sang", "Kết quả trong kỳ", "Đánh giá"])
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
+    def line(*values: Any, bold: bool = False) -> None:
+        cells = []
+        for value in values:
+            if isinstance(value, str):
+                cells.append(book.text(summary, value, bold=bold))
+            else:
+                cells.append(value)
+        summary.append(cells)
+
+    for heading_line in heading:
+        line(heading_line, bold=True)
+    line()
+    for sentence in sentences.splitlines():
+        line(sentence)
+    line()
+    groups = ctx["groups"]
+    line("Chỉ tiêu", *(g["label"] for g in groups), "Tổng cộng", bold=True)
+    for row in ctx["table"]:
+        line(row["label"], *row["cells"])
+    line()
+    line("Đánh giá của người gửi", "Số lượt", bold=True)
+    for item in ctx["satisfaction"]:
+        line(item["label"], item["count"])
+    rate = ctx["rate"] if ctx["rated"] else None
+    summary.append([book.text(summary, "Tỷ lệ hài lòng"),
+                    book.value(summary, rate, "0.0%") if rate is not None else book.text(summary, "—")])
+    line()
+    line("Kênh tiếp nhận (trong kỳ)", "Số PAKN", bold=True)
+    for item in ctx["channels"]:
+        line(item["label"], item["count"])
+    line()
+    line("Lĩnh vực (trong kỳ)", "Số PAKN", bold=True)
+    for item in ctx["categories"]:
+        line(item["label"], item["counts"].received)
+
+    sheet = book.sheet("Danh sách PAKN", (20, 14, 36, 11, 24, 28, 12, 14, 12, 24, 14), freeze="A2")
+    book.header(sheet, ["Mã PAKN", "Ngày tiếp nhận", "Lĩnh vực", "Loại", "Kênh tiếp nhận", "Trạng thái hiện nay",
+                        "Hạn xử lý", "Ngày xử lý xong", "Kỳ trước chuyển sang", "Kết quả trong kỳ", "Đánh giá"])
+
+    def day(value: str | None) -> Any:
+        return book.value(sheet, dt.date.fromisoformat(value), "dd/mm/yyyy") if value else None
+
+    def text(value: str) -> Any:
+        return book.text(sheet, value) if value else None
+
     for case in report.cases:
         sheet.append([
-            case.code,
-            dt.date.fromisoformat(case.received_date),
-            CATEGORY_LABELS.get(case.category, case.category),
-            KIND_LABELS.get(case.kind, case.kind),
-            CHANNEL_LABELS.get(case.channel, case.channel),
-            STATUS_LABELS.get(case.status, case.status),
-            dt.date.fromisoformat(case.deadline),
-            dt.date.fromisoformat(case.resolved_date) if case.resolved_date else None,
-            "Có" if case.carried_over else "",
-            OUTCOME_LABELS.get(case.outcome, case.outcome),
-            SATISFACTION_LABELS.get(case.satisfaction or "", ""),
+            text(case.code),
+            day(case.received_date),
+            text(CATEGORY_LABELS.get(case.category, case.category)),
+            text(KIND_LABELS.get(case.kind, case.kind)),
+            text(CHANNEL_LABELS.get(case.channel, case.channel)),
+            text(STATUS_LABELS.get(case.status, case.status)),
+            day(case.deadline),
+            day(case.resolved_date),
+            text("Có" if case.carried_over else ""),
+            text(OUTCOME_LABELS.get(case.outcome, case.outcome)),
+            text(SATISFACTION_LABELS.get(case.satisfaction or "", "")),
         ])
-        for cell in sheet[sheet.max_row]:
-            if isinstance(cell.value, dt.date):
-                cell.number_format = "dd/mm/yyyy"
-    for letter, width in zip("ABCDEFGHIJK", (20, 14, 36, 11, 24, 28, 12, 14, 12, 24, 14), strict=True):
-        sheet.column_dimensions[letter].width = width
-    sheet.freeze_panes = "A2"
-    return _save(workbook)
-
+    book.save()
+    return out.getvalue()

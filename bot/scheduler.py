@@ -1,5 +1,5 @@
 """Scheduled work, on one scheduler that belongs to no channel (APScheduler's asyncio scheduler), in
-PAKN_TIMEZONE: the staff digest, newly overdue cases, the monthly report, the expiry of idle PAKN drafts, and
+PAKN_TIMEZONE: the staff digest, newly overdue cases, the monthly report, the weekly summary, the expiry of idle PAKN drafts, and
 housekeeping: handled updates leave the inbox, old processed update ids, Zalo events, unused stored files and
 button tokens are forgotten.
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MONTHLY_REPORT = "monthly_report"
+WEEKLY_SUMMARY = "weekly_summary"
 DRAFT_EXPIRY_EVERY = dt.timedelta(minutes=1)
 HOUSEKEEPING_EVERY = dt.timedelta(hours=1)
 
@@ -51,6 +52,7 @@ class Scheduler:
         }
         if settings.report_monthly:
             self.jobs["monthly_report"] = (monthly_report, _daily(settings.report_time, settings.tz))
+        self.jobs["weekly_summary"] = (weekly_summary, _daily(settings.weekly_summary_time, settings.tz))
         self._scheduler: AsyncIOScheduler | None = None
 
     def start(self) -> None:
@@ -107,6 +109,13 @@ async def monthly_report(core: Core) -> int:
     return await enqueue_monthly_report(core, monthly_report_replies)
 
 
+async def weekly_summary(core: Core) -> int:
+    """The weekly summary to the staff group on WEEKLY_SUMMARY_DAY."""
+    from handlers.reports import weekly_summary_replies
+
+    return await enqueue_monthly_report(core, weekly_summary_replies, kind=WEEKLY_SUMMARY)
+
+
 async def expire_drafts(core: Core) -> Any:
     """Drop PAKN drafts idle longer than PAKN_IDLE_MINUTES, telling each person."""
     from handlers.intake import expire_idle_drafts
@@ -114,7 +123,7 @@ async def expire_drafts(core: Core) -> Any:
     return await expire_idle_drafts(core)
 
 
-async def enqueue_monthly_report(core: Core, make_replies: Callable[..., Any]) -> int:
+async def enqueue_monthly_report(core: Core, make_replies: Callable[..., Any], *, kind: str = MONTHLY_REPORT) -> int:
     """Put today's report replies (if today is a report day) in the outbox, once per day; return how many."""
     destination = core.staff_destination()
     if destination is None:
@@ -127,13 +136,13 @@ async def enqueue_monthly_report(core: Core, make_replies: Callable[..., Any]) -
     day_start = dt.datetime.combine(today, dt.time(0), tzinfo=core.settings.tz).astimezone(dt.UTC)
     async with core.db.transaction() as tx:
         if await tx.fetchone(
-            "SELECT 1 FROM outbox WHERE kind = ? AND created_at >= ? LIMIT 1", (MONTHLY_REPORT, day_start.isoformat())
+            "SELECT 1 FROM outbox WHERE kind = ? AND created_at >= ? LIMIT 1", (kind, day_start.isoformat())
         ):
-            log.info("monthly report already queued today")
+            log.info("%s already queued today", kind)
             return 0
         for reply in replies:
-            await outbox.enqueue(tx, destination[0], destination[1], MONTHLY_REPORT, reply, now)
-    log.info("monthly report queued (%d messages)", len(replies))
+            await outbox.enqueue(tx, destination[0], destination[1], kind, reply, now)
+    log.info("%s queued (%d messages)", kind, len(replies))
     return len(replies)
 
 

@@ -7,6 +7,7 @@ variables. A bad value raises :class:`SettingsError` naming the setting and why.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -36,29 +37,38 @@ class Setting:
     default: Any
     help: str
     secret: bool = False
+    # The largest sensible value of a number setting (a typo such as 20000 MB is refused).
+    maximum: int | None = None
 
 
 def _parse_str(raw: Any) -> str:
     if not isinstance(raw, str):
-        raise ValueError("must be text")
+        raise ValueError("phải là chuỗi ký tự")
     return raw.strip()
 
 
 def _parse_int(raw: Any) -> int:
     if isinstance(raw, bool):
-        raise ValueError("must be a whole number")
+        raise ValueError("phải là số nguyên")
     if isinstance(raw, int):
         return raw
     try:
         return int(str(raw).strip())
     except ValueError:
-        raise ValueError(f"must be a whole number, got {str(raw)!r}") from None
+        raise ValueError(f"phải là số nguyên, nhận được {str(raw)!r}") from None
 
 
 def _parse_positive_int(raw: Any) -> int:
     value = _parse_int(raw)
     if value < 1:
-        raise ValueError(f"must be 1 or more, got {value}")
+        raise ValueError(f"phải từ 1 trở lên, nhận được {value}")
+    return value
+
+
+def _parse_count(raw: Any) -> int:
+    value = _parse_int(raw)
+    if value < 0:
+        raise ValueError(f"không được âm, nhận được {value}")
     return value
 
 
@@ -80,7 +90,7 @@ def _parse_int_list(raw: Any) -> tuple[int, ...]:
         try:
             out.append(int(part))
         except ValueError:
-            raise ValueError(f"must be comma-separated numeric user ids, got {part!r}") from None
+            raise ValueError(f"phải là các mã số người dùng cách nhau bằng dấu phẩy, nhận được {part!r}") from None
     return tuple(out)
 
 
@@ -90,7 +100,7 @@ def _parse_date_list(raw: Any) -> tuple[dt.date, ...]:
         try:
             out.append(dt.date.fromisoformat(part))
         except ValueError:
-            raise ValueError(f"must be comma-separated dates YYYY-MM-DD, got {part!r}") from None
+            raise ValueError(f"phải là các ngày YYYY-MM-DD cách nhau bằng dấu phẩy, nhận được {part!r}") from None
     return tuple(out)
 
 
@@ -102,7 +112,7 @@ def _parse_bool(raw: Any) -> bool:
         return True
     if text in {"0", "false", "no", "off", ""}:
         return False
-    raise ValueError(f"must be true or false, got {raw!r}")
+    raise ValueError(f"phải là true hoặc false, nhận được {raw!r}")
 
 
 def _parse_path(raw: Any) -> Path:
@@ -120,7 +130,7 @@ def _parse_timezone(raw: Any) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r}") from None
+        raise ValueError(f"không có múi giờ {name!r} (ví dụ đúng: Asia/Ho_Chi_Minh)") from None
     return name
 
 
@@ -130,10 +140,14 @@ def _parse_time(raw: Any) -> dt.time:
     try:
         return dt.time.fromisoformat(str(raw).strip())
     except ValueError:
-        raise ValueError(f"must be a time HH:MM, got {raw!r}") from None
+        raise ValueError(f"phải là giờ dạng HH:MM, nhận được {raw!r}") from None
 
 
 def _parse_days_by_category(raw: Any) -> dict[str, int]:
+    # One number applies to every category.
+    if (isinstance(raw, int) and not isinstance(raw, bool)) or (isinstance(raw, str) and raw.strip().isdigit()):
+        days = _parse_positive_int(raw)
+        return dict.fromkeys(CATEGORIES, days)
     if isinstance(raw, Mapping):
         items = [(str(k), v) for k, v in raw.items()]
     else:
@@ -141,50 +155,81 @@ def _parse_days_by_category(raw: Any) -> dict[str, int]:
         for part in _split(raw):
             key, sep, value = part.partition("=")
             if not sep:
-                raise ValueError(f"must look like category=days, got {part!r}")
+                raise ValueError(f"phải có dạng lĩnh_vực=số_ngày hoặc một số cho mọi lĩnh vực, nhận được {part!r}")
             items.append((key.strip(), value.strip()))
     out: dict[str, int] = {}
     for key, value in items:
         if key not in CATEGORIES:
-            raise ValueError(f"unknown category {key!r} (known: {', '.join(CATEGORIES)})")
+            raise ValueError(f"không có lĩnh vực {key!r} (các lĩnh vực: {', '.join(CATEGORIES)})")
         out[key] = _parse_positive_int(value)
     missing = [c for c in CATEGORIES if c not in out]
     if missing:
-        raise ValueError(f"missing categories: {', '.join(missing)}")
+        raise ValueError(f"thiếu lĩnh vực: {', '.join(missing)}")
     return out
 
 
 def _parse_cutoff(raw: Any) -> str:
     value = _parse_str(raw)
     if value not in {"nd09", "calendar"}:
-        raise ValueError(f"must be nd09 or calendar, got {value!r}")
+        raise ValueError(f"phải là nd09 hoặc calendar, nhận được {value!r}")
     return value
 
 
 def _parse_url(raw: Any) -> str:
     value = _parse_str(raw)
     if value and not value.startswith(("http://", "https://")):
-        raise ValueError(f"must start with http:// or https://, got {value!r}")
+        raise ValueError(f"phải bắt đầu bằng http:// hoặc https://, nhận được {value!r}")
     return value
+
+
+def _parse_https_url(raw: Any) -> str:
+    value = _parse_str(raw)
+    if value and not value.startswith("https://"):
+        raise ValueError(f"phải bắt đầu bằng https:// (Telegram chỉ gửi webhook qua HTTPS), nhận được {value!r}")
+    return value
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_WEEKDAY_WORDS = {
+    **{day: n for n, day in enumerate(WEEKDAYS)},
+    **{day[:3]: n for n, day in enumerate(WEEKDAYS)},
+    "thu hai": 0, "thu ba": 1, "thu tu": 2, "thu nam": 3, "thu sau": 4, "thu bay": 5, "chu nhat": 6,
+    "t2": 0, "t3": 1, "t4": 2, "t5": 3, "t6": 4, "t7": 5, "cn": 6,
+}
+
+
+def _parse_weekday(raw: Any) -> int | None:
+    """A day of the week (Monday = 0), in English or Vietnamese; empty: never."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFD", _parse_str(raw).casefold().replace("đ", "d"))
+    text = " ".join("".join(ch for ch in text if not unicodedata.combining(ch)).split())
+    if not text:
+        return None
+    if text not in _WEEKDAY_WORDS:
+        raise ValueError(f"phải là một ngày trong tuần (ví dụ thursday hoặc thứ năm), nhận được {raw!r}")
+    return _WEEKDAY_WORDS[text]
 
 
 def _parse_port(raw: Any) -> int:
     value = _parse_int(raw)
     if not 0 <= value <= 65535:
-        raise ValueError(f"must be a port number 0-65535 (0: any free port), got {raw!r}")
+        raise ValueError(f"cổng phải từ 0 đến 65535 (0: một cổng còn trống bất kỳ), nhận được {raw!r}")
     return value
 
 
 def _parse_log_level(raw: Any) -> str:
     value = _parse_str(raw).upper()
     if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-        raise ValueError(f"must be DEBUG, INFO, WARNING or ERROR, got {raw!r}")
+        raise ValueError(f"phải là DEBUG, INFO, WARNING hoặc ERROR, nhận được {raw!r}")
     return value
 
 
 PARSERS: dict[str, Callable[[Any], Any]] = {
     "str": _parse_str,
     "url": _parse_url,
+    "https url": _parse_https_url,
+    "count": _parse_count,
     "int": _parse_int,
     "positive int": _parse_positive_int,
     "optional int": _parse_optional_int,
@@ -198,6 +243,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "days by category": _parse_days_by_category,
     "cutoff": _parse_cutoff,
     "log level": _parse_log_level,
+    "weekday": _parse_weekday,
     "port": _parse_port,
 }
 
@@ -215,8 +261,8 @@ SETTINGS: tuple[Setting, ...] = (
             "self-hosted Bot API server)."),
     Setting("TELEGRAM_BASE_FILE_URL", "url", "",
             "Bot API file URL; empty: derived from `TELEGRAM_BASE_URL` (`.../bot` → `.../file/bot`)."),
-    Setting("WEBHOOK_URL", "url", "", "Public HTTPS URL of the Telegram webhook, served by the HTTP server at this "
-            "URL's path. Empty: long polling."),
+    Setting("WEBHOOK_URL", "https url", "", "Public HTTPS URL of the Telegram webhook, served by the HTTP server at "
+            "this URL's path. Empty: long polling."),
     Setting("WEBHOOK_SECRET", "str", "", "Secret Telegram sends in `X-Telegram-Bot-Api-Secret-Token`; required "
             "with `WEBHOOK_URL` (1–256 characters A-Z a-z 0-9 _ -).", secret=True),
     Setting("HTTP_LISTEN", "str", "127.0.0.1", "Address of the HTTP server (Telegram webhook, Zalo webhook, "
@@ -262,25 +308,33 @@ SETTINGS: tuple[Setting, ...] = (
     # --- PAKN rules
     Setting("PAKN_ANSWER_DAYS", "days by category", _DEFAULT_DAYS,
             "Working days to answer a PAKN, per category. The default 10 is the department's own rule: "
-            "Nghị định 20/2008 sets no general answer deadline."),
+            "Nghị định 20/2008 sets no general answer deadline. One number applies to every category.",
+            maximum=365),
     Setting("PAKN_FORWARD_DAYS", "positive int", 5,
-            "Working days to forward a PAKN to the competent body (Nghị định 20/2008, Điều 9)."),
+            "Working days to forward a PAKN to the competent body (Nghị định 20/2008, Điều 9).", maximum=365),
     Setting("EXTRA_HOLIDAYS", "date list", (), "Extra days off (YYYY-MM-DD, comma-separated), e.g. a new swap."),
     Setting("EXTRA_WORKDAYS", "date list", (), "Weekend days that are worked (YYYY-MM-DD, comma-separated)."),
-    Setting("PAKN_IDLE_MINUTES", "positive int", 30, "Minutes of silence after which an unfinished PAKN expires."),
-    Setting("PAKN_DAILY_LIMIT", "positive int", 5, "New PAKN one citizen may send per day."),
-    Setting("PAKN_MAX_ATTACHMENTS", "int", 5, "Attachments per PAKN."),
-    Setting("PAKN_MAX_ATTACHMENT_MB", "positive int", 20, "Largest attachment accepted, in MB."),
+    Setting("PAKN_IDLE_MINUTES", "positive int", 30, "Minutes of silence after which an unfinished PAKN expires.",
+            maximum=7 * 24 * 60),
+    Setting("PAKN_DAILY_LIMIT", "positive int", 5, "New PAKN one citizen may send per day.", maximum=1000),
+    Setting("PAKN_MAX_ATTACHMENTS", "count", 5, "Attachments per PAKN (0: none).", maximum=50),
+    Setting("PAKN_MAX_ATTACHMENT_MB", "positive int", 20, "Largest attachment accepted, in MB (the Bot API "
+            "downloads at most 20 MB; a self-hosted Bot API server up to 2000).", maximum=2000),
     Setting("MESSAGES_PER_MINUTE", "positive int", 20,
             "Messages and button presses one person may send per minute; past it they get one warning and the rest "
-            "are dropped. Staff are not limited."),
+            "are dropped. Staff are not limited.", maximum=10_000),
     # --- reminders and reports
     Setting("DIGEST_TIME", "time", "08:00", "Time of the daily digest to staff on working days."),
-    Setting("REMINDER_DUE_DAYS", "positive int", 2, "Digest lists cases due within this many working days."),
+    Setting("REMINDER_DUE_DAYS", "positive int", 2, "Digest lists cases due within this many working days.",
+            maximum=60),
     Setting("OVERDUE_CHECK_TIME", "time", "08:05", "Time on working days when newly overdue cases are announced."),
     Setting("REPORT_CUTOFF", "cutoff", "nd09", "Report periods: `nd09` (Nghị định 09/2019, 15th–14th) or `calendar`."),
     Setting("REPORT_MONTHLY", "bool", True, "Send the monthly report to the staff group the day after the cut-off."),
     Setting("REPORT_TIME", "time", "08:00", "Time of the scheduled monthly report."),
+    Setting("WEEKLY_SUMMARY_DAY", "weekday", "thursday",
+            "Day of the weekly summary to the staff group (received, answered, overdue, due soon); e.g. `thursday` "
+            "or `thứ năm`; empty: none. Sent only on a working day."),
+    Setting("WEEKLY_SUMMARY_TIME", "time", "16:30", "Time of the weekly summary."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -327,9 +381,15 @@ class Settings:
 
 def _parse(setting: Setting, raw: Any) -> Any:
     try:
-        return PARSERS[setting.type](raw)
+        value = PARSERS[setting.type](raw)
     except ValueError as exc:
         raise SettingsError(setting.name, str(exc)) from None
+    if setting.maximum is not None:
+        numbers = value.values() if isinstance(value, Mapping) else [value]
+        too_big = [n for n in numbers if isinstance(n, int) and n > setting.maximum]
+        if too_big:
+            raise SettingsError(setting.name, f"không được quá {setting.maximum}, nhận được {too_big[0]}")
+    return value
 
 
 def load_settings(
@@ -346,19 +406,21 @@ def load_settings(
             with open(path, "rb") as fh:
                 data = tomllib.load(fh)
         except OSError as exc:
-            raise SettingsError("PAKN_CONFIG", f"cannot read {path}: {exc.strerror}") from None
+            raise SettingsError("PAKN_CONFIG", f"không đọc được {path}: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
-            raise SettingsError("PAKN_CONFIG", f"{path} is not valid TOML: {exc}") from None
+            raise SettingsError("PAKN_CONFIG", f"{path} không phải tệp TOML hợp lệ: {exc}") from None
         for key, value in data.items():
             name = key.upper()
             if name in RENAMED:
-                raise SettingsError(name, f"was renamed to {RENAMED[name]} (in {path})")
+                raise SettingsError(name, f"đã đổi tên thành {RENAMED[name]} (trong {path})")
             if name not in _BY_NAME:
-                raise SettingsError(name, f"unknown setting in {path}")
+                close = difflib.get_close_matches(name, list(_BY_NAME), n=1, cutoff=0.7)
+                hint = f"; có phải ý bạn là {close[0].lower()}?" if close else ""
+                raise SettingsError(name, f"không có cài đặt này trong {path}{hint}")
             raw[name] = value
     for old, new in RENAMED.items():
         if old in env:
-            raise SettingsError(old, f"was renamed to {new}")
+            raise SettingsError(old, f"đã đổi tên thành {new}")
     for setting in SETTINGS:
         if setting.name in env:
             raw[setting.name] = env[setting.name]
@@ -368,26 +430,44 @@ def load_settings(
         s.name: _parse(s, raw[s.name]) if raw[s.name] is not None else None for s in SETTINGS
     }
     if values["WEBHOOK_URL"] and not values["WEBHOOK_SECRET"]:
-        raise SettingsError("WEBHOOK_SECRET", "is required when WEBHOOK_URL is set")
+        raise SettingsError("WEBHOOK_SECRET", "phải có khi đã đặt WEBHOOK_URL")
     secret = values["WEBHOOK_SECRET"]
     if secret and (len(secret) > 256 or not all(c.isascii() and (c.isalnum() or c in "_-") for c in secret)):
-        raise SettingsError("WEBHOOK_SECRET", "must be 1-256 characters A-Z a-z 0-9 _ -")
+        raise SettingsError("WEBHOOK_SECRET", "phải gồm 1–256 ký tự A-Z a-z 0-9 _ -")
     zalo = [name for name in ZALO_REQUIRED if values[name]]
     if zalo and len(zalo) < len(ZALO_REQUIRED):
         missing = next(name for name in ZALO_REQUIRED if not values[name])
-        raise SettingsError(missing, "is required with the other Zalo OA settings (" + ", ".join(zalo) + " set)")
+        raise SettingsError(missing, "phải có cùng các cài đặt Zalo OA khác (đã đặt " + ", ".join(zalo) + ")")
     overlap = set(values["EXTRA_HOLIDAYS"]) & set(values["EXTRA_WORKDAYS"])
     if overlap:
         day = min(overlap).isoformat()
-        raise SettingsError("EXTRA_WORKDAYS", f"{day} is also listed in EXTRA_HOLIDAYS")
+        raise SettingsError("EXTRA_WORKDAYS", f"{day} cũng có trong EXTRA_HOLIDAYS")
     return Settings(values)
+
+
+def written(value: Any) -> str:
+    """A value as one writes it in the environment (or a TOML string): ``123,456``, ``08:00``, ``true``."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.time):
+        return value.strftime("%H:%M") if not value.second else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return ",".join(f"{k}={written(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ",".join(written(v) for v in value)
+    return str(value)
 
 
 def settings_table() -> str:
     """The Markdown table of settings, as the README shows it."""
     lines = ["| Setting | Type | Default | Meaning |", "| --- | --- | --- | --- |"]
     for s in SETTINGS:
-        lines.append(f"| `{s.name}` | {s.type} | {_show_default(s)} | {s.help} |")
+        kind = s.type if s.maximum is None else f"{s.type} ≤ {s.maximum}"
+        lines.append(f"| `{s.name}` | {kind} | {_show_default(s)} | {s.help} |")
     return "\n".join(lines)
 
 

@@ -40,7 +40,9 @@ TEXT_BUSY = (
     "Xin lỗi, hệ thống đang bận nên chưa lưu được yêu cầu của bạn. Vui lòng thử lại sau ít phút. "
     "Những gì bạn đã gửi trước đó vẫn được giữ nguyên."
 )
-TEXT_ERROR = "Xin lỗi, đã có lỗi khi xử lý yêu cầu. Vui lòng thử lại; nếu vẫn lỗi, hãy gọi đường dây nóng."
+TEXT_ERROR = "Xin lỗi, đã có lỗi khi xử lý yêu cầu. Vui lòng thử lại; nếu vẫn lỗi, hãy gõ /start → «Liên hệ»."
+# Typed inside a guided flow, these words cancel it like /huy (compared without diacritics or case).
+CANCEL_WORDS = frozenset({"huy", "huy bo", "thoi", "cancel"})
 TEXT_NOT_STAFF = "Xin lỗi, chức năng này chỉ dành cho cán bộ của Sở."
 TEXT_UNKNOWN_COMMAND = "Xin lỗi, tôi chưa hiểu lệnh này. Gõ /help để xem các lệnh có thể dùng."
 TEXT_STALE_BUTTON = "Nút này đã hết hiệu lực. Vui lòng gõ /start để bắt đầu lại."
@@ -228,6 +230,9 @@ class Core:
         convo = await conversations.get(self.db, event.channel, event.user_id)
         if convo is not None:
             handler = self.router.flows.get(convo.flow)
+            cancel = self.router.commands.get("huy")
+            if handler is not None and cancel is not None and is_cancel_word(event.text):
+                return await cancel.handler(self, event)
             if handler is not None:
                 return await handler(self, event, convo)
             await conversations.clear(self.db, event.channel, event.user_id)
@@ -296,6 +301,17 @@ def sanitize(event: Event) -> Event:
     if event.contact is not None:
         event = replace(event, contact=_clean_fields(event.contact))
     return event
+
+
+def is_cancel_word(text: str | None) -> bool:
+    """"hủy", "Thôi", "huỷ bỏ"…: a person who wants out of a flow."""
+    if not text or len(text) > 20:
+        return False
+    import unicodedata
+
+    folded = unicodedata.normalize("NFD", text.casefold().replace("đ", "d"))
+    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    return " ".join(folded.strip(" .!").split()) in CANCEL_WORDS
 
 
 def numeric_id(text: str) -> int | None:

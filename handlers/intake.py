@@ -106,8 +106,9 @@ T_EXPIRED = (
 )
 T_LIMIT = (
     "Bạn đã gửi {limit} PAKN trong hôm nay, là mức tối đa cho một người trong một ngày. "
-    "Vui lòng gửi tiếp vào ngày mai, hoặc gọi đường dây nóng nếu việc cần xử lý gấp."
+    "Vui lòng gửi tiếp vào ngày mai."
 )
+T_LIMIT_HOTLINE = " Nếu việc cần xử lý gấp, bạn có thể gọi đường dây nóng {hotline}."
 T_DUPLICATE = (
     "Nội dung này bạn đã gửi trong 24 giờ qua với mã <code>{code}</code>, nên chúng tôi không tạo phiếu mới. "
     "Bạn có thể theo dõi bằng lệnh /tracuu {code}"
@@ -119,7 +120,7 @@ E_NOT_TEXT = "Ở bước này tôi cần tin nhắn chữ. "
 E_CONTENT_SHORT = f"Nội dung quá ngắn (cần ít nhất {MIN_CONTENT} ký tự có chữ). "
 E_CONTENT_LONG = "Nội dung dài {n} ký tự, vượt quá {max} ký tự. Bạn vui lòng rút gọn hoặc gửi phần chính, phần còn lại đính kèm tệp. "
 E_NO_LETTERS = "Nội dung cần có chữ viết (không chỉ biểu tượng cảm xúc hay ký hiệu). "
-E_NAME = f"Họ tên cần có chữ cái và không quá {MAX_NAME} ký tự. "
+E_NAME = f"Họ tên cần có ít nhất hai chữ cái và không quá {MAX_NAME} ký tự (ví dụ: Nguyễn Văn An). "
 E_PHONE = "Số điện thoại chưa đúng. Số di động Việt Nam có 10 chữ số, bắt đầu bằng 03, 05, 07, 08 hoặc 09 (hoặc +84). "
 E_PHONE_OTHER = "Vui lòng chia sẻ số điện thoại của chính bạn, hoặc gõ số. "
 E_ADDRESS = f"Địa chỉ hoặc e-mail cần có chữ và không quá {MAX_ADDRESS} ký tự. "
@@ -143,6 +144,28 @@ _EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[A-Za-z]{2,}$")
 
 def _has_letters(text: str) -> bool:
     return any(unicodedata.category(ch).startswith("L") for ch in text)
+
+
+def limit_text(core: Core, limit: int) -> str:
+    """The daily-limit answer; it points to the hotline only when the department has set one."""
+    text = T_LIMIT.format(limit=limit)
+    if core.settings.org_hotline:
+        text += T_LIMIT_HOTLINE.format(hotline=esc(core.settings.org_hotline))
+    return text
+
+
+def valid_name(text: str) -> str | None:
+    """A person's name as the intake takes it (one line, letters, at least two of them), or None."""
+    name = " ".join(text.split())
+    if not name or len(name) > MAX_NAME or "\n" in text.strip() or not _has_letters(name):
+        return None
+    if sum(1 for ch in name if unicodedata.category(ch).startswith("L")) < 2:
+        return None
+    return name
+
+
+def valid_email(text: str) -> bool:
+    return bool(_EMAIL_RE.match(text))
 
 
 def clean_text(text: str | None) -> str:
@@ -322,7 +345,7 @@ async def start(core: Core, event: Event) -> list[Reply]:
         return [Reply("Vui lòng nhắn riêng cho bot để gửi phản ánh, kiến nghị.")]
     limit = core.settings.pakn_daily_limit
     if await _today_count(core.db, core, event) >= limit:
-        return [Reply(T_LIMIT.format(limit=limit), menu_buttons())]
+        return [Reply(limit_text(core, limit), menu_buttons())]
     convo = Conversation(event.channel, event.user_id, event.chat_id, FLOW, "kind", {"attachments": []})
     async with core.db.transaction() as tx:
         await conversations.save(tx, convo, core.now())
@@ -480,8 +503,8 @@ async def on_message(core: Core, event: Event, convo: Conversation) -> list[Repl
         data["content"] = text
         return await _advance(core, event, convo)
     if step == "name":
-        name = " ".join(text.split())
-        if not name or len(name) > MAX_NAME or not _has_letters(name) or "\n" in text.strip():
+        name = valid_name(text)
+        if name is None:
             return await _again(core, event, convo, E_NAME)
         data["name"] = name
         return await _advance(core, event, convo)
@@ -595,7 +618,7 @@ async def submit(core: Core, event: Event, convo: Conversation) -> list[Reply]:
             limit = core.settings.pakn_daily_limit
             if await _today_count(tx, core, event) >= limit:
                 await conversations.delete(tx, event.channel, event.user_id)
-                return [Reply(T_LIMIT.format(limit=limit), menu_buttons())]
+                return [Reply(limit_text(core, limit), menu_buttons())]
         case = await cases.create_case(
             tx,
             kind=data["kind"], category=data["category"], content=data["content"],

@@ -9,6 +9,7 @@ from bot import periods
 from bot.reports import MIME_TYPES, Report, file_name, load_report, render_chat, render_docx, render_xlsx
 from handlers.core import TEXT_NOT_STAFF, Core, Router
 from handlers.types import Button, Document, Event, Reply
+from storage.reports import week_summary
 
 TEXT_CHOOSE = "<b>Báo cáo số liệu PAKN</b>\nChọn kỳ báo cáo (mốc chốt số liệu: {cutoff}):"
 CUTOFF_NAMES = {
@@ -84,6 +85,32 @@ async def monthly_report_replies(core: Core, today: dt.date) -> list[Reply] | No
     if period is None:
         return None
     return await report_replies(core, period)
+
+
+TEXT_WEEKLY = (
+    "<b>Tổng hợp PAKN trong tuần</b> (từ {start:%d/%m} đến {end:%d/%m/%Y})\n"
+    "- Tiếp nhận mới: {s.received}\n"
+    "- Đã trả lời: {s.answered}; đã chuyển cơ quan có thẩm quyền: {s.forwarded}; không tiếp nhận: {s.not_accepted}\n"
+    "- Đang xử lý đã quá hạn: {s.overdue}\n"
+    "- Sắp đến hạn (trong {days} ngày làm việc): {s.due_soon}\n"
+    "Xem danh sách: /quahan (quá hạn), /dsxuly (đang xử lý)."
+)
+
+
+async def weekly_summary_replies(core: Core, today: dt.date) -> list[Reply] | None:
+    """The weekly summary for the staff group on WEEKLY_SUMMARY_DAY (a working day); None on other days.
+
+    It covers the seven days up to ``today``: cases received, answered, forwarded and not accepted in them, and
+    the open cases that are overdue or due within REMINDER_DUE_DAYS working days.
+    """
+    day = core.settings.weekly_summary_day
+    if day is None or today.weekday() != day or not core.calendar.is_working_day(today):
+        return None
+    start = today - dt.timedelta(days=6)
+    days = int(core.settings.reminder_due_days)
+    due_by = core.calendar.add_working_days(today, days).due
+    summary = await week_summary(core.db, start, today, today, due_by)
+    return [Reply(TEXT_WEEKLY.format(start=start, end=today, s=summary, days=days))]
 
 
 def register(router: Router) -> None:

@@ -59,7 +59,7 @@ T_TOO_LONG = (
 T_TOO_LONG_COMMAND = "Nội dung quá dài ({length} ký tự); tối đa {limit} ký tự."
 T_FLOW_GONE = "Thao tác trước đó đã hết hiệu lực (PAKN không còn tồn tại)."
 T_FLOW_EXPIRED = (
-    "Thao tác với PAKN <code>{code}</code> đã hết hiệu lực sau {minutes} phút không dùng, nên nội dung vừa gửi "
+    "Thao tác với <code>{code}</code> đã hết hiệu lực sau {minutes} phút không dùng, nên nội dung vừa gửi "
     "<b>không</b> được lưu. Bấm lại nút trên thẻ PAKN hoặc dùng lệnh để làm tiếp."
 )
 
@@ -118,53 +118,53 @@ SATISFACTION = (
 )
 
 CITIZEN_TAKEN = (
-    "PAKN <code>{code}</code> của bạn đã được cán bộ tiếp nhận và đang xử lý. Hạn trả lời: {due}. "
+    "Phản ánh, kiến nghị mã <code>{code}</code> của bạn đã được cán bộ tiếp nhận và đang xử lý. Hạn trả lời: {due}. "
     "Gõ /tracuu {code} để xem tình trạng."
 )
-CITIZEN_ANSWER = "📬 <b>Trả lời PAKN {code}</b>\n\n{answer}\n\n<i>{org}</i>"
-CITIZEN_SATISFACTION = "Bạn có hài lòng với việc giải quyết PAKN <code>{code}</code> không?"
+CITIZEN_ANSWER = "📬 <b>Trả lời phản ánh, kiến nghị mã {code}</b>\n\n{answer}\n\n<i>{org}</i>"
+CITIZEN_SATISFACTION = "Bạn có hài lòng với việc giải quyết phản ánh, kiến nghị mã <code>{code}</code> không?"
 CITIZEN_FORWARDED = (
-    "PAKN <code>{code}</code> không thuộc thẩm quyền giải quyết của {org} nên đã được chuyển đến "
+    "Phản ánh, kiến nghị mã <code>{code}</code> không thuộc thẩm quyền giải quyết của {org} nên đã được chuyển đến "
     "<b>{body}</b> để xem xét, giải quyết theo Điều 9 Nghị định 20/2008/NĐ-CP. Cơ quan này sẽ trả lời bạn."
 )
-CITIZEN_REJECTED = "PAKN <code>{code}</code> không được tiếp nhận.\nLý do: {reason}"
-CITIZEN_REOPENED = "PAKN <code>{code}</code> của bạn được mở lại để tiếp tục xem xét, giải quyết."
+CITIZEN_REJECTED = "Phản ánh, kiến nghị mã <code>{code}</code> không được tiếp nhận.\nLý do: {reason}"
+CITIZEN_REOPENED = "Phản ánh, kiến nghị mã <code>{code}</code> của bạn được mở lại để tiếp tục xem xét, giải quyết."
 
 PROMPTS = {
     "staff_answer": (
-        "✍️ Hãy gửi <b>nội dung trả lời</b> PAKN <code>{code}</code> trong tin nhắn tiếp theo "
+        "✍️ Hãy gửi <b>nội dung trả lời</b> <code>{code}</code> trong tin nhắn tiếp theo "
         "(ở nhóm này hoặc nhắn riêng cho bot). Nội dung được gửi nguyên văn cho người dân. Gõ /huy để thôi."
     ),
     "staff_answer_offline": (
-        "✍️ PAKN <code>{code}</code> nhận qua {channel}, người dân không nhắn tin với bot. "
+        "✍️ <code>{code}</code> nhận qua {channel}, người dân không nhắn tin với bot. "
         "Hãy gửi <b>tóm tắt nội dung đã trả lời</b> ({method}) trong tin nhắn tiếp theo. Gõ /huy để thôi."
     ),
     "staff_forward": (
-        "↪️ Hãy gửi <b>tên cơ quan có thẩm quyền</b> nhận PAKN <code>{code}</code> trong tin nhắn tiếp theo. "
+        "↪️ Hãy gửi <b>tên cơ quan có thẩm quyền</b> nhận <code>{code}</code> trong tin nhắn tiếp theo. "
         "Gõ /huy để thôi."
     ),
     "staff_reject": (
-        "⛔ Hãy gửi <b>lý do không tiếp nhận</b> PAKN <code>{code}</code> (sẽ gửi cho người dân) "
+        "⛔ Hãy gửi <b>lý do không tiếp nhận</b> <code>{code}</code> (sẽ gửi cho người dân) "
         "trong tin nhắn tiếp theo. Gõ /huy để thôi."
     ),
     "staff_note": (
-        "🗒 Hãy gửi <b>ghi chú nội bộ</b> cho PAKN <code>{code}</code> trong tin nhắn tiếp theo "
+        "🗒 Hãy gửi <b>ghi chú nội bộ</b> cho <code>{code}</code> trong tin nhắn tiếp theo "
         "(người dân không thấy ghi chú). Gõ /huy để thôi."
     ),
 }
 ANSWER_METHOD_QUESTION = (
-    "PAKN <code>{code}</code> nhận qua {channel}, người dân không nhắn tin với bot. Anh/chị đã trả lời "
+    "<code>{code}</code> nhận qua {channel}, người dân không nhắn tin với bot. Anh/chị đã trả lời "
     "người dân bằng cách nào?"
 )
 
 DONE = {
-    "take": "✅ {who} đã nhận xử lý PAKN <code>{code}</code>.",
-    "assign": "👤 {who} đã phân công PAKN <code>{code}</code> cho {owner}.",
-    "answer": "✅ {who} đã trả lời PAKN <code>{code}</code>.{sent}",
-    "forward": "↪️ {who} đã chuyển PAKN <code>{code}</code> đến {body}.{sent}",
-    "reject": "⛔ {who} đã ghi nhận không tiếp nhận PAKN <code>{code}</code>.{sent}",
-    "note": "🗒 Đã lưu ghi chú nội bộ cho PAKN <code>{code}</code>.",
-    "reopen": "🔄 {who} đã mở lại PAKN <code>{code}</code>.",
+    "take": "✅ {who} đã nhận xử lý <code>{code}</code>.",
+    "assign": "👤 {who} đã phân công <code>{code}</code> cho {owner}.",
+    "answer": "✅ {who} đã trả lời <code>{code}</code>.{sent}",
+    "forward": "↪️ {who} đã chuyển <code>{code}</code> đến {body}.{sent}",
+    "reject": "⛔ {who} đã ghi nhận không tiếp nhận <code>{code}</code>.{sent}",
+    "note": "🗒 Đã lưu ghi chú nội bộ cho <code>{code}</code>.",
+    "reopen": "🔄 {who} đã mở lại <code>{code}</code>.",
 }
 SENT_TO_CITIZEN = " Người dân sẽ nhận được thông báo."
 NO_CHAT = " Người dân không nhắn tin với bot nên không có thông báo tự động."
@@ -324,9 +324,9 @@ async def _find_case(core: Core, raw: str, usage: str) -> tuple[Case | None, lis
 def _refusal(code: str, action: str, status: str) -> str:
     label = cases.STATUS_LABELS.get(status, status)
     if action == "reopen":
-        return f"PAKN <code>{esc(code)}</code> đang mở («{esc(label)}»), không cần mở lại."
+        return f"<code>{esc(code)}</code> đang mở («{esc(label)}»), không cần mở lại."
     verb = ACTION_VERBS.get(action, action)
-    text = f"Không thể {verb} PAKN <code>{esc(code)}</code>: PAKN đã ở trạng thái «{esc(label)}»."
+    text = f"Không thể {verb} <code>{esc(code)}</code>: PAKN đã ở trạng thái «{esc(label)}»."
     if status in cases.CLOSED_STATUSES:
         text += f" Nếu cần xử lý lại, quản trị viên dùng /molai {esc(code)}."
     return text
@@ -526,10 +526,10 @@ async def take(core: Core, event: Event, case_id: int, *, source: Source) -> lis
 
     def plan(case: Case) -> tuple[dict[str, Any], str]:
         if case.owner_id == me and case.status == "in_progress":
-            raise _Refused(f"Anh/chị đang xử lý PAKN <code>{esc(case.code)}</code> rồi.")
+            raise _Refused(f"Anh/chị đang xử lý <code>{esc(case.code)}</code> rồi.")
         if case.owner_id is not None and case.status == "in_progress":
             raise _Refused(
-                f"PAKN <code>{esc(case.code)}</code> đã có người xử lý. Nếu cần giao lại, dùng nút Phân công "
+                f"<code>{esc(case.code)}</code> đã có người xử lý. Nếu cần giao lại, dùng nút Phân công "
                 f"hoặc /phancong {esc(case.code)} ID."
             )
         return {"owner_id": me}, f"người xử lý: {case.owner_id or '—'} → {me}"
@@ -547,7 +547,7 @@ async def assign(core: Core, event: Event, case_id: int, owner: int, *, source: 
 
     def plan(case: Case) -> tuple[dict[str, Any], str]:
         if case.owner_id == owner and case.status == "in_progress":
-            raise _Refused(f"PAKN <code>{esc(case.code)}</code> đã do {owner_html} xử lý.")
+            raise _Refused(f"<code>{esc(case.code)}</code> đã do {owner_html} xử lý.")
         return {"owner_id": owner}, f"người xử lý: {case.owner_id or '—'} → {owner}"
 
     return await _perform(core, event, case_id, _Move(
@@ -715,6 +715,9 @@ async def flow_message(core: Core, event: Event, convo: Conversation) -> list[Re
     if op == "answer":
         method = convo.data.get("method")
         how = method if isinstance(method, str) else None
+        case = await cases.get_by_id(core.db, case_id)
+        if case is not None and _has_chat(case):
+            return await answer_preview(core, event, case, text)
         return await answer(core, event, case_id, text, how, source="flow")
     if op == "forward":
         return await forward(core, event, case_id, text, source="flow")
@@ -808,7 +811,7 @@ async def _staff_picker(core: Core, case: Case) -> list[Reply]:
             [await core.token_button(label[:60], "case", _payload(case.id, "assign_to", user=uid), tx=tx)]
             for uid, label in members
         ]
-    return [Reply(f"Chọn cán bộ xử lý PAKN <code>{esc(case.code)}</code>:", buttons)]
+    return [Reply(f"Chọn cán bộ xử lý <code>{esc(case.code)}</code>:", buttons)]
 
 
 async def _method_picker(core: Core, case: Case) -> list[Reply]:
@@ -842,6 +845,58 @@ async def _case_command(
     return case, rest, []
 
 
+# --- the answer shown back before it goes to the citizen (Gửi / Sửa / Hủy)
+
+T_PREVIEW = (
+    "👀 <b>Xem lại trước khi gửi.</b> Người dân sẽ nhận được trả lời <code>{code}</code> như sau:\n\n"
+    "{answer}\n\nBấm «Gửi» để gửi, «Sửa» để viết lại, «Hủy» để thôi."
+)
+T_PREVIEW_EDIT = "✏️ Hãy gửi lại <b>nội dung trả lời</b> <code>{code}</code> trong tin nhắn tiếp theo."
+T_PREVIEW_CANCELLED = "Đã hủy, chưa gửi gì cho người dân về <code>{code}</code>."
+T_PREVIEW_GONE = "Bản xem trước này không còn hiệu lực. Gõ /traloi MÃ nội dung để trả lời lại."
+PREVIEW_STEP = "preview"
+
+
+async def answer_preview(core: Core, event: Event, case: Case, text: str) -> list[Reply]:
+    """Keep the answer in the staff member's flow and show it back with Gửi / Sửa / Hủy."""
+    convo = Conversation(event.channel, event.user_id, event.chat_id, "staff_answer", PREVIEW_STEP,
+                         {"case_id": case.id, "text": text})
+    async with core.db.transaction() as tx:
+        await conversations.save(tx, convo, core.now())
+        buttons = [[await core.token_button(label, "ansprev", {"case": case.id, "op": op}, tx=tx)
+                    for label, op in (("✅ Gửi", "send"), ("✏️ Sửa", "edit"), ("✖️ Hủy", "cancel"))]]
+    return [Reply(T_PREVIEW.format(code=esc(case.code), answer=esc(text)), buttons)]
+
+
+async def answer_preview_button(core: Core, event: Event, arg: str) -> list[Reply]:
+    """Gửi / Sửa / Hủy under an answer's preview; only its author's pending answer counts."""
+    if await _role(core, event) is None:
+        return [Reply(TEXT_NOT_STAFF)]
+    try:
+        payload = json.loads(arg)
+    except ValueError:
+        return [Reply(T_BAD_BUTTON)]
+    convo = await conversations.get(core.db, event.channel, event.user_id)
+    if (not isinstance(payload, dict) or convo is None or convo.flow != "staff_answer"
+            or convo.step != PREVIEW_STEP or convo.data.get("case_id") != payload.get("case")):
+        return [Reply(T_PREVIEW_GONE)]
+    case = await cases.get_by_id(core.db, convo.data["case_id"])
+    text = convo.data.get("text")
+    if case is None or not isinstance(text, str):
+        await conversations.clear(core.db, event.channel, event.user_id)
+        return [Reply(T_PREVIEW_GONE)]
+    op = payload.get("op")
+    if op == "send":
+        return await answer(core, event, case.id, text, None, source="flow")
+    if op == "edit":
+        convo.step, convo.data = "text", {"case_id": case.id}
+        async with core.db.transaction() as tx:
+            await conversations.save(tx, convo, core.now())
+        return [Reply(T_PREVIEW_EDIT.format(code=esc(case.code)))]
+    await conversations.clear(core.db, event.channel, event.user_id)
+    return [Reply(T_PREVIEW_CANCELLED.format(code=esc(case.code)))]
+
+
 async def answer_command(core: Core, event: Event) -> list[Reply]:
     """/traloi MÃ nội dung — for hotline/paper cases: /traloi MÃ dienthoai|thu|email nội dung."""
     case, rest, problem = await _case_command(core, event, "traloi", need_text=MAX_ANSWER + 20)
@@ -856,6 +911,13 @@ async def answer_command(core: Core, event: Event) -> list[Reply]:
         rest = text
     if html_len(rest) > MAX_ANSWER:
         return [Reply(T_TOO_LONG_COMMAND.format(length=html_len(rest), limit=MAX_ANSWER))]
+    if _has_chat(case):
+        existing = await conversations.get(core.db, event.channel, event.user_id)
+        if existing is not None and existing.flow not in FLOW_OPS:
+            return [Reply(T_OTHER_FLOW)]
+        if case.status not in cases.TRANSITIONS["answer"]:
+            return [Reply(_refusal(case.code, "answer", case.status))]
+        return await answer_preview(core, event, case, rest)
     return await answer(core, event, case.id, rest, method, source="command")
 
 
@@ -1205,7 +1267,7 @@ async def announce_overdue(core: Core) -> int:
                 owner = f"người xử lý: {await person_html(core, tx, case.owner_id)}"
             late = core.calendar.working_days_between(case.due, today)
             text = (
-                f"⏰ PAKN <code>{esc(case.code)}</code> đã <b>quá hạn trả lời</b> (hạn {_date(case.due)}, "
+                f"⏰ <code>{esc(case.code)}</code> đã <b>quá hạn trả lời</b> (hạn {_date(case.due)}, "
                 f"quá {late} ngày làm việc); {owner}. Xem: /xem {esc(case.code)}"
             )
             await outbox.enqueue(tx, destination[0], destination[1], "overdue", Reply(text), now, case.id)
@@ -1242,6 +1304,7 @@ def register(router: Router) -> None:
     for name, description, handler, admins in _COMMANDS:
         router.command(name, description, staff_only=True, admin_only=admins, allowed_in_flow=True)(handler)
     router.button("case", staff_only=True, token_only=True)(case_button)
+    router.button("ansprev", staff_only=True, token_only=True)(answer_preview_button)
     for flow in FLOW_OPS:
         router.flows[flow] = flow_message
         router.flow_prompts[flow] = flow_prompt

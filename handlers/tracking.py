@@ -21,12 +21,19 @@ SATISFACTION = dict(staff.SATISFACTION)
 SAT_FLOW = "sat_comment"
 MAX_COMMENT = 1000
 
+def code_title(code: str) -> str:
+    """A case named by its code: "PAKN.20250707.0001" as it is, an imported "HP-17" as "PAKN HP-17"."""
+    return esc(code) if code.upper().startswith("PAKN") else f"PAKN {esc(code)}"
+
+
 T_NONE = "Bạn chưa gửi phản ánh, kiến nghị nào. Gõ /phananh để gửi."
 T_NOT_FOUND = (
     "Không tìm thấy PAKN mã <code>{code}</code> trong các PAKN bạn đã gửi. Vui lòng kiểm tra lại mã "
-    "(dạng PAKN.YYYYMMDD.NNNN), hoặc gõ /tracuu để xem danh sách PAKN của bạn."
+    "(ví dụ PAKN.20250101.0001, ghi trong biên nhận), hoặc gõ /tracuu để xem danh sách PAKN của bạn."
 )
-T_BAD_CODE = "Mã tra cứu có dạng <code>PAKN.YYYYMMDD.NNNN</code>, ví dụ PAKN.20250707.0001. Gõ /tracuu để xem danh sách."
+T_BAD_CODE = (
+    "Mã tra cứu ghi trong biên nhận, ví dụ <code>PAKN.20250101.0001</code>. Gõ /tracuu để xem danh sách PAKN của bạn."
+)
 T_SAT_THANKS = "Cảm ơn bạn đã đánh giá. Nếu muốn, bạn có thể gõ thêm góp ý (hoặc bấm «Bỏ qua»)."
 T_SAT_DONE = "Cảm ơn góp ý của bạn. Ý kiến đã được ghi nhận vào hồ sơ PAKN."
 T_SAT_ALREADY = "PAKN này đã được bạn đánh giá. Cảm ơn bạn!"
@@ -47,7 +54,7 @@ def case_line(case: cases.Case) -> str:
 def case_detail(core: Core, case: cases.Case) -> str:
     received = dt.datetime.fromisoformat(case.received_at).astimezone(core.settings.tz)
     lines = [
-        f"<b>PAKN {esc(case.code)}</b>",
+        f"<b>{code_title(case.code)}</b>",
         f"Loại: {esc(cases.KIND_LABELS[case.kind])} — {esc(cases.CATEGORY_LABELS[case.category])}",
         f"Tiếp nhận: {received:%H:%M %d/%m/%Y}",
         f"Trạng thái: <b>{esc(cases.STATUS_LABELS[case.status])}</b>",

@@ -356,7 +356,9 @@ def backup(source: Path | str, dest: Path | str) -> None:
     dest_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest_path.with_name(dest_path.name + ".partial")
     tmp.unlink(missing_ok=True)
-    src = sqlite3.connect(f"file:{src_path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    # Path.as_uri() escapes "#", "?" and "%" in the path: a hand-built "file:" URI would open another (new,
+    # empty) file and back that up instead.
+    src = sqlite3.connect(src_path.resolve().as_uri() + "?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
     try:
         out = sqlite3.connect(tmp)
         try:

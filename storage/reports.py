@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
@@ -258,9 +258,62 @@ async def period_cases(db: Reader, start: dt.date, end: dt.date) -> list[PeriodC
     return [PeriodCase(carried_over=not row["fresh"], **{k: row[k] for k in names}) for row in rows]
 
 
+async def cases_received_pages(
+    db: Reader, start: dt.date, end: dt.date, page: int = 2000,
+) -> AsyncIterator[list[sqlite3.Row]]:
+    """Every case received within [start, end], oldest first, with its owner's name, a page at a time (so an
+    export of a hundred thousand cases never holds them all)."""
+    after: tuple[str, str, str] = ("", "", "")
+    while True:
+        rows = await db.scan(
+            "SELECT cases.*, staff.name AS owner_name FROM cases LEFT JOIN staff ON staff.user_id = cases.owner_id"
+            " WHERE received_date BETWEEN ? AND ? AND (received_date, received_at, code) > (?, ?, ?)"
+            " ORDER BY received_date, received_at, code LIMIT ?",
+            (start.isoformat(), end.isoformat(), *after, page),
+        )
+        if not rows:
+            return
+        yield rows
+        last = rows[-1]
+        after = (str(last["received_date"]), str(last["received_at"]), str(last["code"]))
+
+
 async def cases_received(db: Reader, start: dt.date, end: dt.date) -> list[sqlite3.Row]:
     """Every case received within [start, end], oldest first (for the export)."""
     return await db.scan(
         "SELECT * FROM cases WHERE received_date BETWEEN ? AND ? ORDER BY received_date, received_at, code",
         (start.isoformat(), end.isoformat()),
     )
+
+
+@dataclass(frozen=True)
+class WeekSummary:
+    """What the weekly summary to staff states about [start, end] and the open cases on ``today``."""
+
+    received: int
+    answered: int
+    forwarded: int
+    not_accepted: int
+    overdue: int
+    due_soon: int
+
+
+async def week_summary(db: Reader, start: dt.date, end: dt.date, today: dt.date, due_by: dt.date) -> WeekSummary:
+    """Received and closed within [start, end]; open cases overdue on ``today``, and due by ``due_by``."""
+    rows = await db.scan(
+        """SELECT
+             (SELECT count(*) FROM cases WHERE received_date BETWEEN :from AND :to) AS received,
+             (SELECT count(*) FROM cases WHERE status = 'answered' AND resolved_date BETWEEN :from AND :to)
+                 AS answered,
+             (SELECT count(*) FROM cases WHERE status = 'forwarded' AND resolved_date BETWEEN :from AND :to)
+                 AS forwarded,
+             (SELECT count(*) FROM cases WHERE status = 'not_accepted' AND resolved_date BETWEEN :from AND :to)
+                 AS not_accepted,
+             (SELECT count(*) FROM cases WHERE status IN ('new', 'in_progress') AND due_date < :today) AS overdue,
+             (SELECT count(*) FROM cases WHERE status IN ('new', 'in_progress')
+                  AND due_date BETWEEN :today AND :due_by) AS due_soon""",
+        {"from": start.isoformat(), "to": end.isoformat(), "today": today.isoformat(), "due_by": due_by.isoformat()},
+    )
+    row = rows[0]
+    return WeekSummary(*(int(row[k]) for k in ("received", "answered", "forwarded", "not_accepted", "overdue",
+                                               "due_soon")))

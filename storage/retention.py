@@ -94,3 +94,13 @@ async def _delete_in_batches(db: Database, table: str, column: str, cutoff_sql: 
         deleted += count
         if count < PRUNE_BATCH:
             return deleted
+
+
+async def purgeable_count(db: Database, *, older_than_days: int, now: dt.datetime) -> int:
+    """How many cases :func:`purge_personal_data` would purge now (the same selection), changing nothing."""
+    cutoff = (now - dt.timedelta(days=older_than_days)).isoformat()
+    placeholders = ", ".join("?" for _ in CLOSED_STATUSES)
+    return int(await db.scalar(
+        f"SELECT count(*) FROM cases WHERE status IN ({placeholders}) AND resolved_at < ? AND purged_at IS NULL",
+        (*CLOSED_STATUSES, cutoff),
+    ))

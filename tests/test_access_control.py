@@ -170,11 +170,12 @@ class World:
         self.case, self.answered, self.hotline = [
             c for c in [await cases.get_by_id(db, i) for i in (1, 2, 3)] if c is not None
         ]
-        await self.staff.send(f"/traloi {self.answered.code} Sở đã hướng dẫn bổ sung hồ sơ đúng quy định.")
+        preview = await self.staff.send(f"/traloi {self.answered.code} Sở đã hướng dẫn bổ sung hồ sơ đúng quy định.")
+        await self.staff.press(button(preview, "Gửi"))
         self.answered = await cases.get_by_id(db, self.answered.id) or self.answered
         # Every kind of staff button: the card's six, the assignment picker, the answer-method question,
         # the fresh card of a closed case, and the report periods.
-        staff_replies: list[Reply] = [cards[self.case.id], cards[self.hotline.id]]
+        staff_replies: list[Reply] = [cards[self.case.id], cards[self.hotline.id], *preview]
         staff_replies += await self.staff_group.press(button([cards[self.case.id]], "Phân công"))
         staff_replies += await self.staff_group.press(button([cards[self.hotline.id]], "Trả lời"))
         staff_replies += [outbox_reply(r["payload"]) for r in await db.fetchall(

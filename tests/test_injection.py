@@ -157,7 +157,9 @@ async def test_metacharacters_are_stored_verbatim_and_shown_escaped(
     texts_of(await staff_group.send(note_by_button))
     texts_of(await staff_private.send(f"/ghichu {a.code} {note_by_command}"))
     texts_of(await staff_group.press(button([card], "Trả lời")))
-    confirmation = texts_of(await staff_group.send(answer))
+    preview = await staff_group.send(answer)
+    assert_shows(texts_of(preview), answer, "the answer's preview", payload=payload, field="answer")
+    confirmation = texts_of(await staff_group.press(button(preview, "Gửi")))
     assert any("đã trả lời" in t for t in confirmation), confirmation
     assert_shows(texts_of(await staff_private.send(f"/chuyen {b.code} {body}")), body, "the forwarding confirmation",
                  payload=payload, field="forwarding body")

@@ -226,7 +226,43 @@ async def test_daily_limit_stops_the_sixth_case(core: Core, person: Any, db: Dat
     assert await count_cases(db) == 5
     await p.send("/phananh")
     assert "tối đa" in p.text
+    # No hotline is set by default: the answer points to none.
+    assert "đường dây nóng" not in p.text
     assert await step_of(db, "1001") is None
+
+
+async def test_daily_limit_points_to_the_hotline_only_when_it_is_set(
+    settings_factory: Any, db: Database, clock: Clock, kb: Any
+) -> None:
+    from handlers.app import build_core
+    from tests.conftest import Person
+
+    core = build_core(settings_factory(org_hotline="0225 3842 000"), db, kb=kb, clock=clock)
+    p = Person(core, "1001")
+    for i in range(5):
+        await walk(p, content=f"{CONTENT} Lần thứ {i + 1}.")
+    await p.send("/phananh")
+    assert "đường dây nóng 0225 3842 000" in p.text
+
+
+@pytest.mark.parametrize("word", ["hủy", "Thôi", "huy", "thôi."])
+async def test_typing_huy_or_thoi_inside_the_flow_cancels_like_the_command(
+    core: Core, person: Any, db: Database, word: str
+) -> None:
+    p = person("1001")
+    await walk(p, until="attachments")
+    assert await step_of(db, "1001") is not None
+    await p.send(word)
+    assert "Đã hủy" in p.text
+    assert await step_of(db, "1001") is None and await count_cases(db) == 0
+
+
+async def test_a_one_letter_name_is_refused(core: Core, person: Any, db: Database) -> None:
+    p = person("1001")
+    await walk(p, until="name")
+    await p.send("A")
+    assert "ít nhất hai chữ cái" in p.text
+    assert await step_of(db, "1001") == "name"
 
 
 async def test_same_content_within_24_hours_returns_the_existing_code(

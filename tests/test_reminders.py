@@ -222,3 +222,40 @@ async def test_overdue_announcement_edits_the_posted_card(core: Core, clock: Any
     assert await staff.announce_overdue(core) == 1
     (card,) = await sent(core.db, "case_card_edit")
     assert "QUÁ HẠN" in card
+
+
+async def test_weekly_summary_goes_to_the_staff_group_on_thursday_once(core: Core, clock: Any, db: Database) -> None:
+    from bot.scheduler import WEEKLY_SUMMARY, enqueue_monthly_report
+    from handlers.reports import weekly_summary_replies
+
+    at(clock, 2025, 7, 1, 9, 0)
+    await make_case(core, dt.date(2025, 7, 4))  # received last week, overdue by Thursday 10/7
+    at(clock, 2025, 7, 8, 9, 0)
+    await make_case(core, dt.date(2025, 7, 11))  # due tomorrow (Friday): due soon
+    answered = await make_case(core, dt.date(2025, 7, 22))
+    async with db.transaction() as tx:
+        await cases.transition(tx, answered.id, "answer", now=core.now(), actor="telegram:1001",
+                               resolved_date=dt.date(2025, 7, 9), changes={"answer": "Đã trả lời."})
+    at(clock, 2025, 7, 9, 16, 30)  # Wednesday: no summary
+    assert await weekly_summary_replies(core, core.today()) is None
+    at(clock, 2025, 7, 10, 16, 30)  # Thursday
+    [reply] = await weekly_summary_replies(core, core.today()) or []
+    for line in ("từ 04/07 đến 10/07/2025", "Tiếp nhận mới: 2", "Đã trả lời: 1", "Đang xử lý đã quá hạn: 1",
+                 "Sắp đến hạn (trong 2 ngày làm việc): 1"):
+        assert line in reply.text, line
+    assert await enqueue_monthly_report(core, weekly_summary_replies, kind=WEEKLY_SUMMARY) == 1
+    assert await enqueue_monthly_report(core, weekly_summary_replies, kind=WEEKLY_SUMMARY) == 0
+    assert len(await sent(db, WEEKLY_SUMMARY)) == 1
+
+
+async def test_weekly_summary_day_is_a_setting_and_skips_holidays(
+    settings_factory: Callable[..., Settings], db: Database, clock: Any
+) -> None:
+    from handlers.reports import weekly_summary_replies
+
+    core = Core(settings_factory(weekly_summary_day="thứ hai"), db, Router(), clock=clock)
+    assert await weekly_summary_replies(core, dt.date(2025, 7, 7)) is not None  # a Monday
+    assert await weekly_summary_replies(core, dt.date(2025, 7, 10)) is None
+    assert await weekly_summary_replies(core, dt.date(2025, 9, 1)) is None  # Monday 1/9/2025: Quốc khánh holiday
+    off = Core(settings_factory(weekly_summary_day=""), db, Router(), clock=clock)
+    assert await weekly_summary_replies(off, dt.date(2025, 7, 10)) is None

@@ -15,8 +15,9 @@ from docx.shared import Length, Pt
 from openpyxl import load_workbook
 
 from bot import periods
+from bot.case_rows import CASE_COLUMNS
 from bot.cli import main
-from bot.reports import CASE_COLUMNS, load_report, render_csv, render_docx, render_xlsx
+from bot.reports import load_report, render_csv, render_docx, render_xlsx
 from bot.settings import Settings
 from storage.db import Database
 from tests.conftest import TZ
@@ -123,7 +124,10 @@ def test_xlsx_report_has_a_summary_sheet_and_one_row_per_case(seeded: Path, sett
     assert summary["Kỳ trước chuyển sang"][:3] == (1, 0, 1)
     assert summary["Đang xử lý"][:3] == (0, 1, 1)
     assert summary["Hài lòng"][0] == 2
-    assert summary["Tỷ lệ hài lòng"][0] == "100%"
+    # The satisfaction rate is a number (formatted as a percentage), so staff can compute with it.
+    assert summary["Tỷ lệ hài lòng"][0] == 1
+    rate_cell = next(row[1] for row in workbook["Tổng hợp"].iter_rows() if row[0].value == "Tỷ lệ hài lòng")
+    assert rate_cell.data_type == "n" and "%" in rate_cell.number_format
     assert summary["Đường dây nóng"][0] == 2
     assert "(Số liệu từ 15/6 đến 14/7/2025)" in summary
     listed = list(workbook["Danh sách PAKN"].iter_rows(values_only=True))
@@ -137,6 +141,44 @@ def test_xlsx_report_has_a_summary_sheet_and_one_row_per_case(seeded: Path, sett
     assert by_code["PAKN.20250703.0001"][9] == "Không tiếp nhận"
     # No personal data in a report.
     assert not any("Trần Thị B" in str(value) for row in listed for value in row)
+
+
+def test_docx_report_uses_word_styles_staff_can_change(seeded: Path, settings: Settings) -> None:
+    document = open_docx(io.BytesIO(asyncio.run(_report_bytes(seeded, settings, "docx"))))
+    styles = {p.text: p.style.name for p in document.paragraphs if p.text}
+    assert styles["BÁO CÁO"] == "Title"
+    assert styles["I. TÌNH HÌNH TIẾP NHẬN VÀ XỬ LÝ PHẢN ÁNH, KIẾN NGHỊ"] == "Heading 1"
+    assert styles["II. SỐ LIỆU KHÁC"] == "Heading 1"
+    assert any(name == "Normal" and text.startswith("- Tình hình") for text, name in styles.items())
+    for style in ("Title", "Heading 1", "Caption"):
+        assert document.styles[style].font.name == "Times New Roman"
+    [table] = document.tables
+    assert table.style.name == "Table Grid"
+    assert {p.style.name for cell in table._cells for p in cell.paragraphs} == {"Table Heading", "Table Text"}
+    # Text carries its style, not run-level fonts that would defeat restyling.
+    runs = [run for p in document.paragraphs for run in p.runs if run.text]
+    assert all(run.font.name is None and run.font.size is None and run.bold is None for run in runs)
+
+
+def test_docx_report_carries_a_chart_of_the_period(seeded: Path, settings: Settings) -> None:
+    document = open_docx(io.BytesIO(asyncio.run(_report_bytes(seeded, settings, "docx"))))
+    [shape] = document.inline_shapes
+    blip = shape._inline.graphic.graphicData.pic.blipFill.blip
+    image = document.part.related_parts[blip.embed].blob
+    assert image.startswith(b"\x89PNG")
+    assert any(p.text.startswith("Biểu đồ: PAKN theo lĩnh vực và kết quả xử lý") for p in document.paragraphs)
+
+
+async def test_chart_counts_each_category_by_outcome(seeded: Path, settings: Settings) -> None:
+    from bot.reports import chart_segments
+
+    async with await Database.open(seeded) as db:
+        report = await load_report(db, JULY)
+    segments = chart_segments(report)
+    counts = report.counts.categories
+    for category, parts in segments.items():
+        assert sum(parts.values()) == counts[category].total_received + counts[category].not_accepted
+    assert sum(p["not_accepted"] for p in segments.values()) == 1
 
 
 def test_csv_report_has_the_import_columns_without_personal_data(seeded: Path, settings: Settings) -> None:
@@ -189,9 +231,10 @@ def test_report_command_writes_xlsx_where_asked(seeded: Path, tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--month", "2025-13"], "month must be 1–12"),
-        (["--from", "2025-07-01"], "--from needs --to"),
-        (["--from", "2025-07-31", "--to", "2025-07-01"], "ends"),
+        (["--month", "2025-13"], "tháng phải từ 1 đến 12"),
+        (["--from", "2025-07-01"], "--from cần đi cùng --to"),
+        (["--from", "2025-07-31", "--to", "2025-07-01"], "kết thúc (01/07/2025) trước khi bắt đầu"),
+        (["--month", "2025-07", "--format", "xlsx", "--out", "r.docx"], "không khớp định dạng xlsx"),
     ],
 )
 def test_report_command_explains_a_bad_period_in_one_line(
@@ -204,5 +247,5 @@ def test_report_command_explains_a_bad_period_in_one_line(
 
 def test_report_command_refuses_a_missing_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", "--month", "2025-07", "--db", str(tmp_path / "none.sqlite3")]) == 1
-    assert "no database" in capsys.readouterr().err
+    assert "không có cơ sở dữ liệu" in capsys.readouterr().err
     assert not (tmp_path / "none.sqlite3").exists()

@@ -248,7 +248,7 @@ async def test_taking_a_case_someone_else_owns_is_refused(core: Core, team: dict
     assert "đã có người xử lý" in team["colleague_group"].text
     assert await snapshot(core.db) == before
     await team["staff_group"].press(button(card, "Nhận xử lý"))
-    assert "đang xử lý PAKN" in team["staff_group"].text
+    assert "đang xử lý <code>PAKN." in team["staff_group"].text
 
 
 async def test_two_staff_pressing_take_at_once_make_one_owner(core: Core, team: dict[str, Any]) -> None:
@@ -306,6 +306,11 @@ async def test_staff_answer_reaches_citizen_once(core: Core, team: dict[str, Any
     await group.press(button(card, "Trả lời"))
     assert "nội dung trả lời" in group.text
     await group.send("Kính gửi ông An: hồ sơ đã được <tiếp nhận> lại & xử lý.")
+    # The answer is shown back first; nothing reaches the citizen before «Gửi».
+    assert "Xem lại trước khi gửi" in group.text and "&lt;tiếp nhận&gt; lại &amp; xử lý" in group.text
+    assert [b.label for r in group.last for row in r.buttons for b in row] == ["✅ Gửi", "✏️ Sửa", "✖️ Hủy"]
+    assert await outbox_rows(core.db, kind="case_answer") == []
+    await group.press(group.button_data("Gửi"))
     assert "đã trả lời" in group.text and "Người dân sẽ nhận" in group.text
     after = await case_now(core.db, case)
     assert after.status == "answered" and after.answer_method == "telegram"
@@ -343,6 +348,7 @@ async def test_answer_started_in_group_can_be_written_in_private(core: Core, tea
     card = await post_card(core, case)
     await team["staff_group"].press(button(card, "Trả lời"))
     await team["staff"].send("Trả lời viết trong tin nhắn riêng.")
+    await team["staff"].press(team["staff"].button_data("Gửi"))
     assert "đã trả lời" in team["staff"].text
     assert (await case_now(core.db, case)).answer == "Trả lời viết trong tin nhắn riêng."
 
@@ -381,6 +387,7 @@ async def test_a_forgotten_answer_step_expires_instead_of_sending_chatter(
 async def test_answer_by_command(core: Core, team: dict[str, Any]) -> None:
     case = await make_case(core)
     await team["staff"].send(f"/traloi {case.code} Nội dung trả lời\nnhiều dòng.")
+    await team["staff"].press(team["staff"].button_data("Gửi"))
     assert "đã trả lời" in team["staff"].text
     after = await case_now(core.db, case)
     assert after.answer == "Nội dung trả lời\nnhiều dòng."
@@ -388,6 +395,35 @@ async def test_answer_by_command(core: Core, team: dict[str, Any]) -> None:
     assert len(await outbox_rows(core.db, kind="case_answer", chat_id=CITIZEN_CHAT)) == 1
     # No card was posted (no staff_message_id): nothing to edit.
     assert await outbox_rows(core.db, kind="case_card_edit") == []
+
+
+async def test_answer_preview_can_be_edited_or_cancelled_before_the_citizen_sees_it(
+    core: Core, team: dict[str, Any]
+) -> None:
+    case = await make_case(core)
+    staff_member = team["staff"]
+    await staff_member.send(f"/traloi {case.code} Bản nháp có lỗi chính tả.")
+    assert "Xem lại trước khi gửi" in staff_member.text
+    # Sửa: write it again; the new text is previewed in its turn.
+    await staff_member.press(staff_member.button_data("Sửa"))
+    assert "gửi lại" in staff_member.text
+    await staff_member.send("Bản đã sửa.")
+    assert "Bản đã sửa." in staff_member.text and "Xem lại trước khi gửi" in staff_member.text
+    old_send = staff_member.button_data("Gửi")
+    # Hủy: nothing is sent and nothing changes.
+    await staff_member.press(staff_member.button_data("Hủy"))
+    assert "chưa gửi gì" in staff_member.text
+    await staff_member.press(old_send)
+    assert "không còn hiệu lực" in staff_member.text
+    assert (await case_now(core.db, case)).status == "new"
+    assert await outbox_rows(core.db, kind="case_answer") == []
+    # Another staff member cannot send someone else's pending answer.
+    await staff_member.send(f"/traloi {case.code} Bản cuối.")
+    await team["admin"].press(staff_member.button_data("Gửi"))
+    assert "không còn hiệu lực" in team["admin"].text
+    await staff_member.press(staff_member.button_data("Gửi"))
+    assert (await case_now(core.db, case)).answer == "Bản cuối."
+    assert len(await outbox_rows(core.db, kind="case_answer")) == 1
 
 
 async def test_hotline_case_answer_records_how_the_citizen_was_answered(
@@ -485,6 +521,7 @@ async def test_only_admin_reopens_and_a_reopened_case_can_be_answered_again(
 ) -> None:
     case = await make_case(core)
     await team["staff"].send(f"/traloi {case.code} Lần một.")
+    await team["staff"].press(team["staff"].button_data("Gửi"))
     before = await snapshot(core.db)
     await team["staff"].send(f"/molai {case.code}")
     assert team["staff"].text == TEXT_NOT_STAFF
@@ -497,6 +534,7 @@ async def test_only_admin_reopens_and_a_reopened_case_can_be_answered_again(
     await team["admin"].send(f"/molai {case.code}")
     assert "không cần mở lại" in team["admin"].text
     await team["staff"].send(f"/traloi {case.code} Lần hai.")
+    await team["staff"].press(team["staff"].button_data("Gửi"))
     assert (await case_now(core.db, case)).answer == "Lần hai."
     history = [(e.action, e.old_status, e.new_status) for e in await cases.events(core.db, case.id)]
     assert history == [
@@ -723,7 +761,10 @@ async def test_a_huge_case_file_is_split_into_valid_messages(core: Core, team: d
     case = await make_case(core, content=content)
     for n in range(8):
         await team["staff"].send(f"/ghichu {case.code} Ghi chú {n}\n<i>" + "&<" * 300 + "\n" + "z" * 900)
-    await team["staff"].send(f"/traloi {case.code} " + "Trả lời &\n" * 200)
+    preview = await team["staff"].send(f"/traloi {case.code} " + "Trả lời &\n" * 200)
+    for reply in preview:
+        assert_telegram_html(reply.text)
+    await team["staff"].press(team["staff"].button_data("Gửi"))
     assert (await case_now(core.db, case)).status == "answered"
     replies = await team["staff"].send(f"/xem {case.code}")
     assert len(replies) > 3

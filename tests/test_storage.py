@@ -226,4 +226,43 @@ def test_backup_of_missing_database_is_one_clear_line(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1
     assert len(proc.stderr.strip().splitlines()) == 1
-    assert "no database" in proc.stderr
+    assert "không có cơ sở dữ liệu" in proc.stderr
+
+
+def _backup(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bot", "backup", *args], capture_output=True, text=True,
+                          timeout=60, env={"PATH": ""}, cwd=tmp_path)
+
+
+def test_backup_copies_the_real_database_even_with_a_hash_or_question_mark_in_its_path(tmp_path: Path) -> None:
+    folder = tmp_path / "dữ liệu #1?x"
+    db_path = folder / "pakn.sqlite3"
+
+    async def prepare() -> None:
+        async with await Database.open(db_path) as db, db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO cases (code, kind, category, content, received_at, received_date, due_date,"
+                " forward_due_date, created_at, updated_at) VALUES ('B1', 'phan_anh', 'quy_dinh_hanh_chinh',"
+                " 'x', '2025-01-01', '2025-01-01', '2025-01-15', '2025-01-08', '2025-01-01', '2025-01-01')"
+            )
+
+    asyncio.run(prepare())
+    copy = tmp_path / "copy.sqlite3"
+    proc = _backup(tmp_path, str(copy), "--db", str(db_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "1 PAKN" in proc.stdout and "integrity_check: ok" in proc.stdout
+    with sqlite3.connect(copy) as conn:
+        assert conn.execute("SELECT code FROM cases").fetchall() == [("B1",)]
+    # An existing file is not overwritten without --force.
+    again = _backup(tmp_path, str(copy), "--db", str(db_path))
+    assert again.returncode == 2 and "--force" in again.stderr
+    assert _backup(tmp_path, str(copy), "--db", str(db_path), "--force").returncode == 0
+
+
+def test_backup_refuses_a_file_that_is_not_the_bots_database(tmp_path: Path) -> None:
+    other = tmp_path / "other.sqlite3"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    proc = _backup(tmp_path, str(tmp_path / "copy.sqlite3"), "--db", str(other))
+    assert proc.returncode == 1 and "không phải cơ sở dữ liệu của bot" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -222,6 +222,7 @@ async def test_staff_actions_while_locked_are_refused_cleanly(core: Core, person
     assert await state(db) == before
     holder.release()
     await staff.send(f"/traloi {code} Sở đã giải quyết.")
+    await staff.press(staff.button_data("Gửi"))
     assert await db.scalar("SELECT status FROM cases") == "answered"
 
 

@@ -248,15 +248,17 @@ async def test_staff_card_and_an_answer_relayed_to_the_citizen_once(
         admin.press("Trả lời", on=card)
         await admin.expect("Hãy gửi nội dung trả lời")
         admin.say("Sở đã niêm yết lệ phí tại bộ phận một cửa từ ngày 01/8.")
-        await admin.expect("đã trả lời PAKN")
-        answer = await citizen.expect("Trả lời PAKN")
+        preview = await admin.expect("Xem lại trước khi gửi")
+        admin.press("Gửi", on=preview)
+        await admin.expect("đã trả lời")
+        answer = await citizen.expect("Trả lời phản ánh, kiến nghị mã")
         await citizen.expect("Bạn có hài lòng")
         edited = await admin.expect("Đã trả lời")
         await settle(tg, db)
 
     assert "Sở đã niêm yết lệ phí" in answer.text
     assert edited.edit and edited.message_id == card.message_id
-    assert len(sent_texts(tg, 5002, "Trả lời PAKN")) == 1
+    assert len(sent_texts(tg, 5002, "Trả lời phản ánh, kiến nghị mã")) == 1
     status = await db.scalar("SELECT status FROM cases WHERE code = ?", (code,))
     assert status == "answered"
 
@@ -268,7 +270,7 @@ async def test_citizen_tracks_their_cases_with_tracuu(tg: FakeBot, tg_settings: 
         citizen.command("tracuu")
         listing = await citizen.expect(code)
         citizen.command("tracuu", code)
-        detail = await citizen.expect(f"PAKN {code}")
+        detail = await citizen.expect(f"{code}\nLoại")
         stranger = tg.user(5004)
         stranger.command("tracuu", code)
         refusal = await stranger.expect("Không tìm thấy")
@@ -645,10 +647,11 @@ async def test_scheduled_jobs_run_in_hanoi_time_and_expire_idle_drafts(
     citizen = tg.user(6007)
     async with running(tg_settings, db, clock=clock, telegram=FAST_POLL) as bot:
         scheduler = bot.scheduler
-        assert set(scheduler.jobs) == {"daily_digest", "overdue_check", "monthly_report", "expire_drafts",
-                                       "housekeeping"}
+        assert set(scheduler.jobs) == {"daily_digest", "overdue_check", "monthly_report", "weekly_summary",
+                                       "expire_drafts", "housekeeping"}
         tz = tg_settings.tz
-        for name, at in (("daily_digest", "08:00"), ("overdue_check", "08:05"), ("monthly_report", "08:00")):
+        for name, at in (("daily_digest", "08:00"), ("overdue_check", "08:05"), ("monthly_report", "08:00"),
+                         ("weekly_summary", "16:30")):
             next_t = scheduler.next_run(name)
             assert next_t is not None and next_t.astimezone(tz).strftime("%H:%M") == at
         citizen.command("phananh")
@@ -796,7 +799,7 @@ async def test_run_against_an_unreachable_or_refusing_bot_api_is_one_clear_line(
     err = stderr.decode()
     lines = [line for line in err.splitlines() if line.strip()]
     assert process.returncode not in (0, None), err
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert len(lines) == 1 and lines[0].startswith("lỗi: "), err
     assert "Traceback" not in err and "Unclosed" not in err and token not in err
     assert ("refused" in lines[0]) if bot_api == "refusing" else ("cannot use the Bot API" in lines[0])
 

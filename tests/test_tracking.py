@@ -44,7 +44,7 @@ async def test_someone_elses_code_looks_exactly_like_an_unknown_code(core: Core,
 async def test_malformed_code_gets_the_format_explained(core: Core, person: Any) -> None:
     p = person("1001")
     await p.send("/tracuu <b>abc</b>'; DROP TABLE cases;--")
-    assert "PAKN.YYYYMMDD.NNNN" in p.text and "<b>abc" not in p.text
+    assert "PAKN.20250101.0001" in p.text and "YYYYMMDD" not in p.text and "<b>abc" not in p.text
 
 
 async def test_citizen_with_no_cases_is_told_how_to_send_one(core: Core, person: Any) -> None:
@@ -102,3 +102,10 @@ async def test_purge_removes_personal_data_but_keeps_history(core: Core, person:
     assert [e.action for e in await cases.events(db, case.id)][-1] == "purge_personal_data"
     assert await period_counts(db, *july) == before
     assert before.group("hanh_chinh").received == 2
+
+
+async def test_case_title_does_not_say_pakn_twice(core: Core, person: Any, db: Database) -> None:
+    p = person("1001")
+    await walk(p)
+    await p.send("/tracuu PAKN.20250707.0001")
+    assert "PAKN PAKN" not in p.text and "<b>PAKN.20250707.0001</b>" in p.text
