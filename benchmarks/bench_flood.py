@@ -46,7 +46,7 @@ QUESTIONS = (
     "hồ sơ xin phép tổ chức hội thảo quốc tế gồm những gì",
 )
 ANSWER_TIMEOUT = 120.0
-OFF = 1_000_000  # a budget no one reaches
+OFF = 10_000  # the largest budget the setting takes: the flood never reaches it
 
 
 def percentile(values: list[float], share: float) -> float:
