@@ -22,7 +22,8 @@ from typing import Any, NoReturn
 from bot.settings import Settings, SettingsError, load_settings
 
 SUBCOMMANDS = (
-    "run", "chat", "backup", "ask", "kb", "deadline", "report", "import", "export", "purge", "settings",
+    "run", "chat", "backup", "ask", "kb", "deadline", "report", "import", "export", "purge", "settings", "web",
+    "case",
 )
 
 

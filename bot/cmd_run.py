@@ -84,8 +84,13 @@ async def _serve(settings: Any) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    def web_console(app: Any, core: Any) -> None:
+        from bot import web
+
+        web.setup(app, db=db, core=core, settings=settings)
+
     try:
-        async with running(settings, db) as runtime:
+        async with running(settings, db, http_setup=web_console) as runtime:
             log.info("running: %s; HTTP on %s:%s", ", ".join(runtime.channels), settings.http_listen,
                      runtime.server.port)
             stopped = asyncio.ensure_future(stop.wait())

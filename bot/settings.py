@@ -335,6 +335,15 @@ SETTINGS: tuple[Setting, ...] = (
             "Day of the weekly summary to the staff group (received, answered, overdue, due soon); e.g. `thursday` "
             "or `thứ năm`; empty: none. Sent only on a working day."),
     Setting("WEEKLY_SUMMARY_TIME", "time", "16:30", "Time of the weekly summary."),
+    # --- web console and public page
+    Setting("WEB_BASE_URL", "url", "",
+            "Public address of the web console and public page (e.g. `https://pakn.example.gov.vn`); `/web` sign-in "
+            "links start with it. Empty: `/web` says the console is not set up. With https the session cookie is "
+            "Secure."),
+    Setting("BOT_TELEGRAM_LINK", "url", "",
+            "Link to the bot on Telegram shown on the home page (e.g. `https://t.me/pakn_bot`)."),
+    Setting("BOT_ZALO_LINK", "url", "",
+            "Link to the department's Zalo Official Account shown on the home page (e.g. `https://zalo.me/...`)."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

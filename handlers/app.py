@@ -21,6 +21,7 @@ FEATURES = (
     "handlers.tracking",
     "handlers.staff",
     "handlers.reports",
+    "handlers.web_signin",
 )
 
 

@@ -16,7 +16,7 @@ import unicodedata
 from handlers.core import TEXT_NOT_STAFF, Core, Router, esc, fit_html, numeric_id, shorten
 from handlers.menu import menu_buttons
 from handlers.types import Attachment, Button, Event, Reply
-from storage import cases, conversations, files, outbox
+from storage import cases, conversations, files, outbox, publications
 from storage.conversations import Conversation
 from storage.db import Database, Transaction
 
@@ -68,6 +68,16 @@ T_ATTACHMENTS = (
     "Bạn có thể gửi kèm <b>ảnh hoặc tài liệu</b> (tối đa {max} tệp, mỗi tệp không quá {mb} MB). "
     "Gửi xong bấm «Xong»; không có tệp thì bấm «Bỏ qua»."
 )
+T_PUBLISH_NO = (
+    "Công khai: <b>không</b> (mặc định). Nếu bạn đồng ý, sau khi trả lời, Sở có thể đăng nội dung và câu trả lời "
+    "lên trang công khai, đã bỏ họ tên, số điện thoại, địa chỉ và mọi thông tin nhận ra bạn."
+)
+T_PUBLISH_YES = (
+    "Công khai: <b>đồng ý</b> — sau khi trả lời, nội dung (đã bỏ mọi thông tin nhận ra bạn) và câu trả lời có thể "
+    "được đăng lên trang công khai."
+)
+T_PUBLISH_YES_BUTTON = "🌐 Đồng ý công khai ẩn danh"
+T_PUBLISH_NO_BUTTON = "🔒 Không công khai"
 T_CONSENT = (
     "<b>Đồng ý xử lý dữ liệu cá nhân</b> (Nghị định 13/2023/NĐ-CP)\n\n"
     "Để tiếp nhận và trả lời PAKN này, {org} cần thu thập <b>họ tên, số điện thoại, địa chỉ hoặc e-mail</b> "
@@ -256,8 +266,10 @@ async def prompt(core: Core, event: Event, convo: Conversation) -> list[Reply]:
     if step == "address":
         return [Reply(T_ADDRESS, remove_keyboard=True)]
     if step == "confirm":
+        publish = bool(data.get("publish"))
         return [Reply(summary_text(core, convo), [
             [Button("✅ Gửi", "pk:send")],
+            [Button(T_PUBLISH_NO_BUTTON if publish else T_PUBLISH_YES_BUTTON, f"pk:pub={'no' if publish else 'yes'}")],
             [Button("✏️ Sửa", "pk:edit"), Button("❌ Hủy", "pk:cancel")],
         ], remove_keyboard=True)]
     if step == "edit":
@@ -292,6 +304,7 @@ def summary_text(core: Core, convo: Conversation) -> str:
         lines.append(f"E-mail: {esc(d['email'])}")
     if d.get("address"):
         lines.append(f"Địa chỉ: {esc(d['address'])}")
+    lines.append(T_PUBLISH_YES if d.get("publish") else T_PUBLISH_NO)
     return "\n".join(lines)
 
 
@@ -404,7 +417,7 @@ async def on_button(core: Core, event: Event, arg: str) -> list[Reply]:
     step = convo.step
     expected = {
         "ch": "channel", "recv": "received", "kind": "kind", "cat": "category", "proc": "procedure",
-        "att": "attachments", "consent": "consent", "send": "confirm",
+        "att": "attachments", "consent": "consent", "send": "confirm", "pub": "confirm",
     }
     if key == "cancel":
         await conversations.clear(core.db, event.channel, event.user_id)
@@ -445,6 +458,11 @@ async def on_button(core: Core, event: Event, arg: str) -> list[Reply]:
     elif key == "consent" and value == "no":
         await conversations.clear(core.db, event.channel, event.user_id)
         return [Reply(T_NO_CONSENT, menu_buttons(), remove_keyboard=True)]
+    elif key == "pub" and value in ("yes", "no"):
+        data["publish"] = value == "yes"
+        async with core.db.transaction() as tx:
+            await conversations.save(tx, convo, core.now())
+        return await prompt(core, event, convo)
     elif key == "send":
         return await submit(core, event, convo)
     else:
@@ -636,6 +654,8 @@ async def submit(core: Core, event: Event, convo: Conversation) -> list[Reply]:
         )
         for att in data.get("attachments", []):
             await cases.add_attachment(tx, case.id, event.channel, att, now)
+        if data.get("publish"):
+            await publications.record_consent(tx, case.id, now)
         receipt = _receipt(core, case)
         await outbox.enqueue(tx, event.channel, event.chat_id, "receipt", receipt, now, case.id)
         destination = core.staff_destination()

@@ -11,15 +11,46 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import secrets
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, Literal, cast
 
+from handlers import workflow
 from handlers.core import TEXT_NOT_STAFF, CommandHandler, Core, Router, esc, fit_html, numeric_id
-from handlers.types import Attachment, Button, Event, Reply, chunk_text
+from handlers.types import Attachment, Event, Reply, chunk_text
+from handlers.workflow import (
+    ANSWER_METHODS,
+    MAX_ANSWER,
+    MAX_BODY,
+    MAX_NAME,
+    MAX_NOTE,
+    MAX_REASON,
+    SATISFACTION,
+    T_NOT_ADMIN,
+    USER_ID_RE,
+    Actor,
+    Outcome,
+    case_card,
+    person_html,
+)
+
+# The chat's older names for what now lives in the workflow (other modules and tests use them).
+from handlers.workflow import CARD_ZALO_UNREACHABLE as CARD_ZALO_UNREACHABLE
+from handlers.workflow import CITIZEN_SATISFACTION as CITIZEN_SATISFACTION
+from handlers.workflow import button_payload as _payload
+from handlers.workflow import card_text as card_text
+from handlers.workflow import channel_label as _channel_label
+from handlers.workflow import date_text as _date
+from handlers.workflow import deadline_html as _deadline_html
+from handlers.workflow import has_chat as _has_chat
+from handlers.workflow import local_text as _local
+from handlers.workflow import mask_name as mask_name
+from handlers.workflow import mask_phone as mask_phone
+from handlers.workflow import notify_citizen as notify_citizen
+from handlers.workflow import refusal as _refusal
+from handlers.workflow import satisfaction_buttons as satisfaction_buttons
+from handlers.workflow import staff_row as _staff_row
 from storage import cases, conversations, outbox
-from storage.cases import Case, TransitionRefused
+from storage.cases import Case
 from storage.conversations import Conversation
 from storage.db import Database, Transaction
 from storage.files import is_stored
@@ -27,19 +58,9 @@ from storage.files import is_stored
 # --- limits
 
 CODE_RE = re.compile(r"^PAKN\.\d{8}\.\d{4,6}$")
-USER_ID_RE = re.compile(r"^\d{1,15}$")
-CARD_CONTENT_HTML = 1000  # escaped length, so the whole card stays well under one message
-CARD_FIELD_HTML = 300
 LONGEST_WORD = 200
 LIST_CONTENT_CHARS = 80
 LIST_MAX_CASES = 50
-# Lengths of texts as sent (HTML-escaped); the answer leaves room for its heading in one 4096-character
-# message.
-MAX_ANSWER = 3500
-MAX_BODY = 300
-MAX_REASON = 1000
-MAX_NOTE = 2000
-MAX_NAME = 100
 PICKER_MAX = 30
 # Reminders are never sent before this (or before the configured digest/check time) nor after DAY_END.
 DAY_START = dt.time(7, 0)
@@ -47,7 +68,6 @@ DAY_END = dt.time(18, 0)
 
 # --- user-facing text (Vietnamese)
 
-T_NOT_ADMIN = "Xin lỗi, chức năng này chỉ dành cho quản trị viên."
 T_BAD_BUTTON = "Nút này không hợp lệ hoặc đã hết hiệu lực. Gõ /xem MÃ để xem PAKN và thao tác bằng lệnh."
 T_BAD_CODE = "Mã PAKN có dạng <code>PAKN.YYYYMMDD.NNNN</code>, ví dụ PAKN.20250707.0001."
 T_NO_CASE = "Không tìm thấy PAKN mã <code>{code}</code>."
@@ -78,11 +98,6 @@ USAGE = {
     "staff": "Cách dùng: /staff list | /staff add ID [họ tên] | /staff remove ID",
 }
 
-CARD_ZALO_UNREACHABLE = (
-    "⚠️ Tin gửi người dân qua Zalo bị từ chối (quá 7 ngày kể từ lần cuối họ nhắn cho OA): "
-    "hãy liên hệ bằng điện thoại hoặc thư."
-)
-
 ACTION_LABELS = {
     "create": "Tiếp nhận",
     "take": "Nhận xử lý",
@@ -97,39 +112,14 @@ ACTION_LABELS = {
     "rate_comment": "Người dân góp ý",
     "citizen_unreachable": "Không gửi được tin cho người dân qua Zalo (quá 7 ngày)",
     "purge": "Xóa dữ liệu cá nhân",
+    "publish": "Công khai trên trang công khai",
+    "unpublish": "Gỡ khỏi trang công khai",
 }
-# Verb phrases for refusals: "Không thể {verb} PAKN …".
-ACTION_VERBS = {
-    "take": "nhận xử lý",
-    "assign": "phân công",
-    "answer": "trả lời",
-    "forward": "chuyển",
-    "reject": "từ chối tiếp nhận",
-    "reopen": "mở lại",
-}
-ANSWER_METHODS = {"phone": "Điện thoại", "letter": "Thư", "email": "Thư điện tử"}
 ANSWER_METHOD_WORDS = {
     "dienthoai": "phone", "điệnthoại": "phone", "dt": "phone", "phone": "phone",
     "thu": "letter", "thư": "letter", "letter": "letter",
     "email": "email", "e-mail": "email", "thudientu": "email",
 }
-SATISFACTION = (
-    ("hai_long", "Hài lòng"), ("binh_thuong", "Bình thường"), ("khong_hai_long", "Không hài lòng"),
-)
-
-CITIZEN_TAKEN = (
-    "Phản ánh, kiến nghị mã <code>{code}</code> của bạn đã được cán bộ tiếp nhận và đang xử lý. Hạn trả lời: {due}. "
-    "Gõ /tracuu {code} để xem tình trạng."
-)
-CITIZEN_ANSWER = "📬 <b>Trả lời phản ánh, kiến nghị mã {code}</b>\n\n{answer}\n\n<i>{org}</i>"
-CITIZEN_SATISFACTION = "Bạn có hài lòng với việc giải quyết phản ánh, kiến nghị mã <code>{code}</code> không?"
-CITIZEN_FORWARDED = (
-    "Phản ánh, kiến nghị mã <code>{code}</code> không thuộc thẩm quyền giải quyết của {org} nên đã được chuyển đến "
-    "<b>{body}</b> để xem xét, giải quyết theo Điều 9 Nghị định 20/2008/NĐ-CP. Cơ quan này sẽ trả lời bạn."
-)
-CITIZEN_REJECTED = "Phản ánh, kiến nghị mã <code>{code}</code> không được tiếp nhận.\nLý do: {reason}"
-CITIZEN_REOPENED = "Phản ánh, kiến nghị mã <code>{code}</code> của bạn được mở lại để tiếp tục xem xét, giải quyết."
-
 PROMPTS = {
     "staff_answer": (
         "✍️ Hãy gửi <b>nội dung trả lời</b> <code>{code}</code> trong tin nhắn tiếp theo "
@@ -157,24 +147,11 @@ ANSWER_METHOD_QUESTION = (
     "người dân bằng cách nào?"
 )
 
-DONE = {
-    "take": "✅ {who} đã nhận xử lý <code>{code}</code>.",
-    "assign": "👤 {who} đã phân công <code>{code}</code> cho {owner}.",
-    "answer": "✅ {who} đã trả lời <code>{code}</code>.{sent}",
-    "forward": "↪️ {who} đã chuyển <code>{code}</code> đến {body}.{sent}",
-    "reject": "⛔ {who} đã ghi nhận không tiếp nhận <code>{code}</code>.{sent}",
-    "note": "🗒 Đã lưu ghi chú nội bộ cho <code>{code}</code>.",
-    "reopen": "🔄 {who} đã mở lại <code>{code}</code>.",
-}
-SENT_TO_CITIZEN = " Người dân sẽ nhận được thông báo."
-NO_CHAT = " Người dân không nhắn tin với bot nên không có thông báo tự động."
-
 FLOW_OPS = {
     "staff_answer": "answer", "staff_forward": "forward", "staff_reject": "reject", "staff_note": "note",
 }
 FLOW_LIMITS = {"answer": MAX_ANSWER, "forward": MAX_BODY, "reject": MAX_REASON, "note": MAX_NOTE}
 CARD_OPS = ("take", "assign", "answer", "forward", "reject", "note")
-CLOSING_ACTIONS = ("answer", "forward", "reject")
 CONSENT_NOTES = {
     "citizen consented in chat": "người dân đồng ý trong cuộc trò chuyện",
     "staff: citizen informed": "cán bộ đã thông báo cho người dân về việc sử dụng dữ liệu",
@@ -182,16 +159,7 @@ CONSENT_NOTES = {
 
 AttachmentKind = Literal["photo", "document", "video", "audio", "voice", "sticker", "other"]
 ATTACHMENT_KINDS = ("photo", "document", "video", "audio", "voice", "sticker")
-CitizenMessage = tuple[str, str, list[list[Button]] | None]
 Source = Literal["card", "picker", "command", "flow"]
-
-
-class _Refused(Exception):
-    """An action that cannot happen now; the text says why. Raised inside a transaction to roll it back."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.text = text
 
 
 # --- small helpers
@@ -200,21 +168,6 @@ class _Refused(Exception):
 def actor_of(event: Event) -> str:
     """How the history names whoever acted (the same form the citizen side uses)."""
     return f"{event.channel}:{event.user_id}"
-
-
-def mask_phone(phone: str | None) -> str:
-    """``0912345612`` → ``09******12``: enough to recognise a number, not to call it."""
-    text = "".join((phone or "").split())
-    if not text:
-        return ""
-    if len(text) <= 4:
-        return "*" * len(text)
-    return text[:2] + "*" * (len(text) - 4) + text[-2:]
-
-
-def mask_name(name: str | None) -> str:
-    """``Nguyễn Văn An`` → ``N. V. A.``."""
-    return " ".join(f"{word[0]}." for word in (name or "").split())
 
 
 def html_len(text: str) -> int:
@@ -227,17 +180,6 @@ def breakable(text: str) -> str:
     return re.sub(rf"\S{{{LONGEST_WORD}}}(?=\S)", lambda m: m.group(0) + "\n", text)
 
 
-def _date(value: str | dt.date | None) -> str:
-    if value is None:
-        return ""
-    day = dt.date.fromisoformat(value) if isinstance(value, str) else value
-    return day.strftime("%d/%m/%Y")
-
-
-def _local(core: Core, instant: str) -> str:
-    return dt.datetime.fromisoformat(instant).astimezone(core.settings.tz).strftime("%H:%M %d/%m/%Y")
-
-
 def _split_args(args: str) -> tuple[str, str]:
     parts = args.strip().split(maxsplit=1)
     if not parts:
@@ -245,44 +187,9 @@ def _split_args(args: str) -> tuple[str, str]:
     return parts[0], parts[1].strip() if len(parts) > 1 else ""
 
 
-def _has_chat(case: Case) -> bool:
-    return bool(case.citizen_channel) and case.citizen_chat_id is not None
-
-
-def _channel_label(case: Case) -> str:
-    return cases.CHANNEL_LABELS.get(case.channel, case.channel)
-
-
 async def _role(core: Core, event: Event) -> str | None:
     """The actor's role read now, whatever the router already checked."""
     return await core.role(event.user_id)
-
-
-async def _staff_row(src: Database | Transaction, user_id: int) -> Any:
-    return await src.fetchone(
-        "SELECT user_id, role, name, removed_at FROM staff WHERE user_id = ?", (user_id,)
-    )
-
-
-async def person_html(core: Core, src: Database | Transaction, user_id: int | None) -> str:
-    """A staff member as shown to staff: the name when known, always the id (escaped HTML)."""
-    if user_id is None:
-        return "<i>chưa có</i>"
-    row = await _staff_row(src, user_id)
-    name = str(row["name"]) if row is not None and row["name"] else ""
-    if name:
-        return f"{esc(name)} (ID {user_id})"
-    if str(user_id) in {str(i) for i in core.settings.admin_ids}:
-        return f"Quản trị viên (ID {user_id})"
-    return f"ID {user_id}"
-
-
-async def _actor_html(core: Core, src: Database | Transaction, event: Event) -> str:
-    if numeric_id(event.user_id) is not None:
-        row = await _staff_row(src, int(event.user_id))
-        if row is not None and row["name"]:
-            return esc(row["name"])
-    return esc(event.user_name) if event.user_name else f"ID {esc(event.user_id)}"
 
 
 async def _history_actor(core: Core, src: Database | Transaction, actor: str) -> str:
@@ -299,15 +206,6 @@ async def _history_actor(core: Core, src: Database | Transaction, actor: str) ->
     return esc(actor)
 
 
-async def _remember_name(tx: Transaction, event: Event) -> None:
-    """Staff added by id alone get their chat display name the first time they act."""
-    if event.user_name and numeric_id(event.user_id) is not None:
-        await tx.execute(
-            "UPDATE staff SET name = ? WHERE user_id = ? AND name = '' AND removed_at IS NULL",
-            (event.user_name.strip()[:MAX_NAME], int(event.user_id)),
-        )
-
-
 async def _find_case(core: Core, raw: str, usage: str) -> tuple[Case | None, list[Reply]]:
     """The case named by a command argument, or the reply explaining why not."""
     if not raw:
@@ -321,337 +219,75 @@ async def _find_case(core: Core, raw: str, usage: str) -> tuple[Case | None, lis
     return case, []
 
 
-def _refusal(code: str, action: str, status: str) -> str:
-    label = cases.STATUS_LABELS.get(status, status)
-    if action == "reopen":
-        return f"<code>{esc(code)}</code> đang mở («{esc(label)}»), không cần mở lại."
-    verb = ACTION_VERBS.get(action, action)
-    text = f"Không thể {verb} <code>{esc(code)}</code>: PAKN đã ở trạng thái «{esc(label)}»."
-    if status in cases.CLOSED_STATUSES:
-        text += f" Nếu cần xử lý lại, quản trị viên dùng /molai {esc(code)}."
-    return text
+# --- the case actions, presented in chat (the workflow does them)
 
 
-# --- the case card
+def _actor(event: Event) -> Actor:
+    return Actor(event.user_id, None, "chat", event.channel, event.user_name)
 
 
-def _deadline_html(core: Core, case: Case) -> str:
-    today = core.today()
-    due = case.due
-    if case.status in cases.CLOSED_STATUSES and case.resolved_date:
-        on_time = dt.date.fromisoformat(case.resolved_date) <= due
-        timing = "đúng hạn" if on_time else "quá hạn"
-        return f"{_date(due)} — đã xử lý ngày {_date(case.resolved_date)} ({timing})"
-    if due < today:
-        late = core.calendar.working_days_between(due, today)
-        return f"{_date(due)} — <b>⚠️ QUÁ HẠN {late} ngày làm việc</b>"
-    if due == today:
-        return f"{_date(due)} — <b>hết hạn hôm nay</b>"
-    return f"{_date(due)} — còn {core.calendar.working_days_between(today, due)} ngày làm việc"
+def _chat_options(core: Core, event: Event, source: Source) -> dict[str, Any]:
+    """What the workflow needs from the chat: the card pressed (edited in the reply, not through the outbox),
+    and, after a guided step, the step to close in the same transaction."""
+    options: dict[str, Any] = {}
+    if source == "card" and core.is_staff_chat(event) and event.message_id is not None:
+        options["shown_card"] = event.message_id
+    if source == "flow":
+        async def finish(tx: Transaction) -> None:
+            await conversations.delete(tx, event.channel, event.user_id)
+
+        options["also"] = finish
+    return options
 
 
-async def card_text(core: Core, case: Case, src: Database | Transaction) -> str:
-    """The card's text: what staff need to triage, with personal data masked."""
-    row = await src.fetchone("SELECT COUNT(*) FROM attachments WHERE case_id = ?", (case.id,))
-    attachments = int(row[0]) if row is not None else 0
-    content, cut = fit_html(case.content, CARD_CONTENT_HTML)
-    lines = [
-        f"📨 <b>{esc(case.code)}</b> · {esc(cases.KIND_LABELS.get(case.kind, case.kind))}",
-        f"Lĩnh vực: {esc(cases.CATEGORY_LABELS.get(case.category, case.category))}",
-    ]
-    if case.procedure_id:
-        lines.append(f"Thủ tục liên quan: {esc(case.procedure_id)}")
-    lines.append(f"Tiếp nhận: {_local(core, case.received_at)} qua {esc(_channel_label(case))}")
-    lines.append(f"Hạn trả lời: {_deadline_html(core, case)}")
-    sender = mask_name(case.name) or "—"
-    phone = mask_phone(case.phone)
-    lines.append(f"Người gửi: {esc(sender)}" + (f" · ĐT {esc(phone)}" if phone else ""))
-    lines.append(f"Tệp đính kèm: {attachments}")
-    if case.citizen_channel == "zalo" and await src.fetchone(
-        "SELECT 1 FROM case_events WHERE case_id = ? AND action = 'citizen_unreachable' LIMIT 1", (case.id,)
-    ):
-        lines.append(CARD_ZALO_UNREACHABLE)
-    lines.append(
-        f"Trạng thái: <b>{esc(cases.STATUS_LABELS.get(case.status, case.status))}</b> · "
-        f"Người xử lý: {await person_html(core, src, case.owner_id)}"
-    )
-    if case.status == "forwarded" and case.forwarded_to:
-        lines.append(f"Đã chuyển đến: {fit_html(case.forwarded_to, CARD_FIELD_HTML)[0]}")
-    if case.status == "not_accepted" and case.reject_reason:
-        lines.append(f"Lý do không tiếp nhận: {fit_html(case.reject_reason, CARD_FIELD_HTML)[0]}")
-    lines.append("")
-    lines.append(content)
-    if cut:
-        lines.append(f"<i>(Nội dung đầy đủ: /xem {esc(case.code)})</i>")
-    return "\n".join(lines)
-
-
-def _payload(case_id: int, op: str, **extra: Any) -> dict[str, Any]:
-    # The nonce makes every payload unguessable, so plain "case:{...}" data cannot pass as a token.
-    return {"case": case_id, "op": op, **extra, "n": secrets.token_hex(4)}
-
-
-async def card_buttons(core: Core, case: Case, tx: Transaction) -> list[list[Button]]:
-    async def button(label: str, op: str) -> Button:
-        return await core.token_button(label, "case", _payload(case.id, op), tx=tx)
-
-    if case.status in cases.CLOSED_STATUSES:
-        return [[await button("🗒 Ghi chú", "note")]]
-    return [
-        [await button("✅ Nhận xử lý", "take"), await button("👤 Phân công", "assign")],
-        [await button("✍️ Trả lời", "answer"), await button("↪️ Chuyển", "forward")],
-        [await button("⛔ Không tiếp nhận", "reject"), await button("🗒 Ghi chú", "note")],
-    ]
-
-
-async def case_card(core: Core, case: Case, *, tx: Transaction) -> Reply:
-    """The staff-group card for a case, with its action buttons (tokens created in ``tx``)."""
-    return Reply(await card_text(core, case, tx), await card_buttons(core, case, tx))
-
-
-async def _refresh_card(core: Core, tx: Transaction, case: Case, event: Event, source: Source) -> list[Reply]:
-    """Show the case's new state on its card: edit the pressed card and/or the posted one via the outbox."""
-    card = await case_card(core, case, tx=tx)
-    replies: list[Reply] = []
-    pressed_posted_card = (
-        source == "card"
-        and core.is_staff_chat(event)
-        and event.message_id is not None
-        and event.message_id == case.staff_message_id
-    )
-    if source == "card":
-        replies.append(Reply(card.text, card.buttons, edit=True))
-    destination = core.staff_destination()
-    if case.staff_message_id is not None and destination is not None and not pressed_posted_card:
-        edit = Reply(card.text, card.buttons, edit_message_id=case.staff_message_id)
-        await outbox.enqueue(tx, destination[0], destination[1], "case_card_edit", edit, core.now(), case.id)
-    return replies
-
-
-# --- messages to the citizen
-
-
-async def notify_citizen(
-    core: Core,
-    tx: Transaction,
-    case: Case,
-    text: str,
-    kind: str,
-    *,
-    buttons: list[list[Button]] | None = None,
-) -> bool:
-    """Queue ``text`` for the case's citizen in ``tx``; False when the case has no chat (hotline, paper)."""
-    if not case.citizen_channel or case.citizen_chat_id is None:
-        return False
-    reply = Reply(text, buttons or [])
-    chat_id = int(case.citizen_chat_id)
-    await outbox.enqueue(tx, case.citizen_channel, chat_id, kind, reply, core.now(), case.id)
-    return True
-
-
-def satisfaction_buttons(case: Case) -> list[list[Button]]:
-    return [[Button(label, f"sat:{case.id}:{value}")] for value, label in SATISFACTION]
-
-
-def _org(core: Core) -> str:
-    return esc(core.settings.org_short_name or core.settings.org_name)
-
-
-# --- one action = one transaction
-
-
-@dataclass
-class _Move:
-    """A status change and what comes with it, worked out from the case as it is inside the transaction."""
-
-    action: str
-    # The field changes and the history detail; raises _Refused when the move makes no sense now.
-    plan: Callable[[Case], tuple[dict[str, Any], str]]
-    # The confirmation for staff: (case after, actor as HTML, whether the citizen was told).
-    done: Callable[[Case, str, bool], str]
-    # Messages for the citizen: (case before, case after).
-    tell: Callable[[Case, Case], list[CitizenMessage]] | None = None
-
-
-def _sent(told: bool) -> str:
-    return SENT_TO_CITIZEN if told else NO_CHAT
-
-
-async def _perform(core: Core, event: Event, case_id: int, move: _Move, *, source: Source) -> list[Reply]:
-    """Apply ``move`` in one transaction with its history event, citizen messages and card edit."""
-    code = ""
-    finish_flow = source == "flow"
-    try:
-        async with core.db.transaction() as tx:
-            before = await cases.get_by_id(tx, case_id)
-            if before is None:
-                raise _Refused(T_BAD_BUTTON)
-            code = before.code
-            if move.action in cases.TRANSITIONS and before.status not in cases.TRANSITIONS[move.action]:
-                raise TransitionRefused(move.action, before.status)
-            changes, detail = move.plan(before)
-            if before.owner_id is None and move.action in CLOSING_ACTIONS and _numeric_id(event) is not None:
-                # Whoever closes an unowned case answers for it.
-                changes = {**changes, "owner_id": _numeric_id(event)}
-            after = await cases.transition(
-                tx, case_id, move.action, now=core.now(), actor=actor_of(event), resolved_date=core.today(),
-                detail=detail, changes=changes,
-            )
-            told = False
-            for text, kind, buttons in move.tell(before, after) if move.tell else []:
-                told = await notify_citizen(core, tx, after, text, kind, buttons=buttons) or told
-            replies = await _refresh_card(core, tx, after, event, source)
-            if finish_flow:
-                await conversations.delete(tx, event.channel, event.user_id)
-            await _remember_name(tx, event)
-            confirmation = move.done(after, await _actor_html(core, tx, event), told)
-    except (TransitionRefused, _Refused) as exc:
-        if finish_flow:
+async def _present(core: Core, event: Event, outcome: Outcome, source: Source) -> list[Reply]:
+    if not outcome.ok:
+        if source == "flow":
             await conversations.clear(core.db, event.channel, event.user_id)
-        if isinstance(exc, TransitionRefused):
-            return [Reply(_refusal(code, exc.action, exc.status))]
-        return [Reply(exc.text)]
-    return [*replies, Reply(confirmation, edit=source == "picker")]
-
-
-def _numeric_id(event: Event) -> int | None:
-    return int(event.user_id) if USER_ID_RE.match(event.user_id) else None
+        return [Reply(T_BAD_BUTTON if outcome.text == workflow.T_CASE_GONE else outcome.text)]
+    replies: list[Reply] = []
+    if source == "card" and outcome.card is not None:
+        replies.append(Reply(outcome.card.text, outcome.card.buttons, edit=True))
+    return [*replies, Reply(outcome.text, edit=source == "picker")]
 
 
 async def take(core: Core, event: Event, case_id: int, *, source: Source) -> list[Reply]:
-    """The actor becomes the case's owner; the citizen learns it is being handled."""
-    me = _numeric_id(event)
-    if me is None:
-        return [Reply("Tài khoản này không có ID số nên không nhận xử lý được; hãy dùng Phân công.")]
-
-    def plan(case: Case) -> tuple[dict[str, Any], str]:
-        if case.owner_id == me and case.status == "in_progress":
-            raise _Refused(f"Anh/chị đang xử lý <code>{esc(case.code)}</code> rồi.")
-        if case.owner_id is not None and case.status == "in_progress":
-            raise _Refused(
-                f"<code>{esc(case.code)}</code> đã có người xử lý. Nếu cần giao lại, dùng nút Phân công "
-                f"hoặc /phancong {esc(case.code)} ID."
-            )
-        return {"owner_id": me}, f"người xử lý: {case.owner_id or '—'} → {me}"
-
-    return await _perform(core, event, case_id, _Move(
-        "take", plan, lambda c, who, told: DONE["take"].format(who=who, code=esc(c.code)), _tell_taken,
-    ), source=source)
+    outcome = await workflow.take(core, _actor(event), case_id, **_chat_options(core, event, source))
+    return await _present(core, event, outcome, source)
 
 
 async def assign(core: Core, event: Event, case_id: int, owner: int, *, source: Source) -> list[Reply]:
-    """Give the case to someone who is staff at this moment."""
-    if await core.role(str(owner)) is None:
-        return [Reply(f"ID {owner} không phải cán bộ. Xem danh sách bằng /staff list.")]
-    owner_html = await person_html(core, core.db, owner)
-
-    def plan(case: Case) -> tuple[dict[str, Any], str]:
-        if case.owner_id == owner and case.status == "in_progress":
-            raise _Refused(f"<code>{esc(case.code)}</code> đã do {owner_html} xử lý.")
-        return {"owner_id": owner}, f"người xử lý: {case.owner_id or '—'} → {owner}"
-
-    return await _perform(core, event, case_id, _Move(
-        "assign", plan,
-        lambda c, who, told: DONE["assign"].format(who=who, code=esc(c.code), owner=owner_html), _tell_taken,
-    ), source=source)
-
-
-def _tell_taken(before: Case, after: Case) -> list[CitizenMessage]:
-    if before.status != "new":
-        return []
-    return [(CITIZEN_TAKEN.format(code=esc(after.code), due=_date(after.due_date)), "case_taken", None)]
+    outcome = await workflow.assign(core, _actor(event), case_id, owner, **_chat_options(core, event, source))
+    return await _present(core, event, outcome, source)
 
 
 async def answer(
     core: Core, event: Event, case_id: int, text: str, method: str | None, *, source: Source
 ) -> list[Reply]:
-    """Record the answer; a chat citizen receives it, then the satisfaction question, in the same transaction.
-
-    ``method`` (phone, letter, email) says how a citizen without a chat was answered.
-    """
-    org = _org(core)
-
-    def plan(case: Case) -> tuple[dict[str, Any], str]:
-        if _has_chat(case):
-            how = str(case.citizen_channel)
-        elif method in ANSWER_METHODS:
-            how = str(method)
-        else:
-            raise _Refused(esc(USAGE["traloi"]))
-        return {"answer": text, "answer_method": how}, f"[{how}] {text}"
-
-    def tell(before: Case, after: Case) -> list[CitizenMessage]:
-        return [
-            (CITIZEN_ANSWER.format(code=esc(after.code), answer=esc(text), org=org), "case_answer", None),
-            (CITIZEN_SATISFACTION.format(code=esc(after.code)), "satisfaction_question",
-             satisfaction_buttons(after)),
-        ]
-
-    return await _perform(core, event, case_id, _Move(
-        "answer", plan,
-        lambda c, who, told: DONE["answer"].format(who=who, code=esc(c.code), sent=_sent(told)),
-        tell,
-    ), source=source)
+    outcome = await workflow.answer(core, _actor(event), case_id, text, method, usage=esc(USAGE["traloi"]),
+                                    **_chat_options(core, event, source))
+    return await _present(core, event, outcome, source)
 
 
 async def forward(core: Core, event: Event, case_id: int, body: str, *, source: Source) -> list[Reply]:
-    """Forward to the competent body (Nghị định 20/2008, Điều 9); the citizen is told where."""
-    org = _org(core)
-
-    def tell(before: Case, after: Case) -> list[CitizenMessage]:
-        text = CITIZEN_FORWARDED.format(code=esc(after.code), org=org, body=esc(body))
-        return [(text, "case_forwarded", None)]
-
-    return await _perform(core, event, case_id, _Move(
-        "forward", lambda case: ({"forwarded_to": body}, body),
-        lambda c, who, told: DONE["forward"].format(
-            who=who, code=esc(c.code), body=esc(body), sent=_sent(told)
-        ),
-        tell,
-    ), source=source)
+    outcome = await workflow.forward(core, _actor(event), case_id, body, **_chat_options(core, event, source))
+    return await _present(core, event, outcome, source)
 
 
 async def reject(core: Core, event: Event, case_id: int, reason: str, *, source: Source) -> list[Reply]:
-    """Not accepted (Nghị định 20/2008, Điều 9); the citizen is told why."""
-
-    def tell(before: Case, after: Case) -> list[CitizenMessage]:
-        text = CITIZEN_REJECTED.format(code=esc(after.code), reason=esc(reason))
-        return [(text, "case_not_accepted", None)]
-
-    return await _perform(core, event, case_id, _Move(
-        "reject", lambda case: ({"reject_reason": reason}, reason),
-        lambda c, who, told: DONE["reject"].format(who=who, code=esc(c.code), sent=_sent(told)),
-        tell,
-    ), source=source)
+    outcome = await workflow.reject(core, _actor(event), case_id, reason, **_chat_options(core, event, source))
+    return await _present(core, event, outcome, source)
 
 
 async def reopen(core: Core, event: Event, case_id: int, reason: str) -> list[Reply]:
-    """Admins: a closed case goes back to "in progress" with its owner; the old outcome stays in history."""
-
-    def tell(before: Case, after: Case) -> list[CitizenMessage]:
-        return [(CITIZEN_REOPENED.format(code=esc(after.code)), "case_reopened", None)]
-
-    return await _perform(core, event, case_id, _Move(
-        "reopen", lambda case: ({}, reason),
-        lambda c, who, told: DONE["reopen"].format(who=who, code=esc(c.code)), tell,
-    ), source="command")
+    outcome = await workflow.reopen(core, _actor(event), case_id, reason)
+    return await _present(core, event, outcome, "command")
 
 
 async def note(core: Core, event: Event, case_id: int, text: str, *, source: Source) -> list[Reply]:
-    """An internal note: a history event only, never shown to the citizen."""
-    async with core.db.transaction() as tx:
-        case = await cases.get_by_id(tx, case_id)
-        if case is None:
-            if source == "flow":
-                await conversations.delete(tx, event.channel, event.user_id)
-            return [Reply(T_BAD_BUTTON)]
-        await cases.add_event(
-            tx, case_id, core.now(), actor_of(event), "note", case.status, case.status, text
-        )
-        if source == "flow":
-            await conversations.delete(tx, event.channel, event.user_id)
-        await _remember_name(tx, event)
-    return [Reply(DONE["note"].format(code=esc(case.code)))]
+    outcome = await workflow.note(core, _actor(event), case_id, text,
+                                  also=_chat_options(core, event, source).get("also"))
+    return await _present(core, event, outcome, source)
 
 
 # --- guided steps: the staff member's next message is the text
@@ -1133,8 +769,10 @@ async def staff_command(core: Core, event: Event) -> list[Reply]:
     if str(user_id) in {str(i) for i in core.settings.admin_ids}:
         return [Reply(f"ID {user_id} là quản trị viên trong cấu hình (ADMIN_IDS); thay đổi ở cấu hình.")]
     if sub in {"add", "them"}:
-        return await _staff_add(core, event, user_id, name[:MAX_NAME])
-    return await _staff_remove(core, event, user_id)
+        outcome = await workflow.add_staff(core, _actor(event), user_id, name[:MAX_NAME])
+    else:
+        outcome = await workflow.remove_staff(core, _actor(event), user_id)
+    return [Reply(outcome.text)]
 
 
 async def _staff_list(core: Core) -> list[Reply]:
@@ -1151,46 +789,6 @@ async def _staff_list(core: Core) -> list[Reply]:
     if not rows:
         lines.append("• (chưa có) — thêm bằng /staff add ID họ tên")
     return [Reply(piece) for piece in chunk_text("\n".join(lines))]
-
-
-async def _staff_add(core: Core, event: Event, user_id: int, name: str) -> list[Reply]:
-    now = core.now().isoformat()
-    async with core.db.transaction() as tx:
-        row = await _staff_row(tx, user_id)
-        if row is not None and row["removed_at"] is None:
-            if name and name != row["name"]:
-                await tx.execute("UPDATE staff SET name = ? WHERE user_id = ?", (name, user_id))
-                return [Reply(f"Đã cập nhật tên cán bộ ID {user_id}: {esc(name)}.")]
-            return [Reply(f"ID {user_id} đã là cán bộ.")]
-        await tx.execute(
-            "INSERT INTO staff (user_id, role, name, added_by, added_at) VALUES (?, 'staff', ?, ?, ?)"
-            " ON CONFLICT (user_id) DO UPDATE SET role = 'staff',"
-            " name = COALESCE(NULLIF(excluded.name, ''), name),"
-            " added_by = excluded.added_by, added_at = excluded.added_at, removed_at = NULL",
-            (user_id, name, numeric_id(event.user_id), now),
-        )
-    label = f"{esc(name)} (ID {user_id})" if name else f"ID {user_id}"
-    return [Reply(f"✅ Đã thêm cán bộ {label}. Cán bộ dùng được các lệnh và nút xử lý PAKN ngay.")]
-
-
-async def _staff_remove(core: Core, event: Event, user_id: int) -> list[Reply]:
-    async with core.db.transaction() as tx:
-        count = await tx.execute_rowcount(
-            "UPDATE staff SET removed_at = ? WHERE user_id = ? AND removed_at IS NULL",
-            (core.now().isoformat(), user_id),
-        )
-        owned = await tx.fetchall(
-            "SELECT code FROM cases WHERE owner_id = ? AND status IN ('new', 'in_progress')"
-            " ORDER BY due_date",
-            (user_id,),
-        )
-    if not count:
-        return [Reply(f"ID {user_id} không có trong danh sách cán bộ.")]
-    text = f"Đã gỡ quyền cán bộ của ID {user_id}; mọi thao tác của người này bị từ chối từ bây giờ."
-    if owned:
-        codes = ", ".join(f"<code>{esc(r['code'])}</code>" for r in owned[:20])
-        text += f"\nNgười này đang xử lý {len(owned)} PAKN, cần phân công lại: {codes}"
-    return [Reply(text)]
 
 
 # --- reminders (the scheduler calls these; channel-neutral, sent through the outbox)

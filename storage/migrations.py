@@ -280,4 +280,58 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE outbox ADD COLUMN claimed_until TEXT;
         """,
     ),
+    Migration(
+        "0010_web",
+        """
+        -- Publication of answered cases on the public page: the citizen's consent given at intake, then the
+        -- text staff edited (identity removed) and when it was published or withdrawn.
+        CREATE TABLE publications (
+            case_id         INTEGER PRIMARY KEY REFERENCES cases (id),
+            consent_at      TEXT,
+            text            TEXT,
+            published_at    TEXT,
+            published_by    INTEGER,
+            withdrawn_at    TEXT
+        );
+        CREATE INDEX publications_public ON publications (published_at) WHERE withdrawn_at IS NULL;
+
+        -- Changes to the staff list (who added, removed or changed whom), for the admins' audit page.
+        CREATE TABLE staff_audit (
+            id          INTEGER PRIMARY KEY,
+            at          TEXT NOT NULL,
+            actor       TEXT NOT NULL,
+            action      TEXT NOT NULL,
+            user_id     INTEGER NOT NULL,
+            detail      TEXT NOT NULL DEFAULT ''
+        );
+
+        -- One-time sign-in links for the web console (only a hash of the token is kept), and the sessions
+        -- they start (the encrypted cookie carries the session id; signing out ends the row).
+        CREATE TABLE web_logins (
+            token_hash  TEXT PRIMARY KEY,
+            user_id     INTEGER NOT NULL,
+            created_at  TEXT NOT NULL,
+            expires_at  TEXT NOT NULL,
+            used_at     TEXT
+        );
+        CREATE TABLE web_sessions (
+            id          TEXT PRIMARY KEY,
+            user_id     INTEGER NOT NULL,
+            started_at  TEXT NOT NULL,
+            seen_at     TEXT NOT NULL,
+            ended_at    TEXT
+        );
+
+        -- The web console's cookie key, made once per database.
+        CREATE TABLE web_keys (
+            name        TEXT PRIMARY KEY,
+            value       TEXT NOT NULL
+        );
+
+        -- The console's inbox counts cases by category, channel and owner within a status.
+        CREATE INDEX cases_category_status ON cases (category, status);
+        CREATE INDEX cases_channel_status ON cases (channel, status);
+        CREATE INDEX cases_owner_status ON cases (owner_id, status);
+        """,
+    ),
 )

@@ -435,11 +435,19 @@ async def test_python_m_bot_run_serves_zalo_and_telegram_together(
         await citizen.expect("Bạn có hài lòng")
         await citizen.press("Hài lòng")
         await citizen.expect("Cảm ơn")
-        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/healthz") as response:
-            health = await response.json()
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                health = await response.json()
+            # The web console and the public page live on the same server; the inbox needs a sign-in.
+            async with http.get(f"http://127.0.0.1:{port}/") as response:
+                home = (response.status, await response.text())
+            async with http.get(f"http://127.0.0.1:{port}/ho-so", allow_redirects=False) as response:
+                inbox_status = response.status
     finally:
         err = await _stop_bot(process)
     assert {name: c["state"] for name, c in health["channels"].items()} == {"telegram": "polling", "zalo": "webhook"}
+    assert home[0] == 200 and "Sở Ngoại vụ" in home[1]
+    assert inbox_status in (302, 303, 401, 403)
     assert "Traceback" not in err
 
 

@@ -1,0 +1,1 @@
+"""Templates of the web console and the public page."""
