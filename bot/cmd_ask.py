@@ -1,6 +1,6 @@
 """``python -m bot ask "QUESTION"``: what a citizen would see, or (``--json``) what the matcher decided.
 
-Reads the knowledge base directly and writes nothing to the database.
+Reads the knowledge base directly, and the aliases staff learned from the database (read only); writes nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "ask", help="ask the knowledge base a question, as a citizen would",
         description="Print what a citizen would see for QUESTION, or with --json the matcher's decision: "
-                    '{"question", "mode", "top", "candidates", "scores"}. Nothing is written to the database.',
+                    '{"question", "mode", "top", "candidates", "scores", "section"} ("section": the kind of '
+                    "the section shown first, e.g. ho_so, or null). Nothing is written to the database.",
     )
     p.add_argument("question", nargs="?", help="the question, in quotes")
     p.add_argument("--json", action="store_true", help="print one JSON object per question")
@@ -47,8 +48,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         if i:
             print("\n" + "─" * 40)
-        # The chat stores a question it cannot answer; a citizen is told so, and this shows the same text.
-        print(plain_replies(replies_for(match, settings, recorded=match.mode == "fallback")))
+        print(plain_replies(replies_for(match, settings)))
     return 0
 
 
@@ -66,9 +66,14 @@ def plain_replies(replies: Iterable[Reply]) -> str:
 def _load(settings: Settings, directory: Path | None) -> KnowledgeBase:
     folder = directory or settings.pakn_kb_dir
     try:
-        return load_kb(folder, render_context(settings))
+        kb = load_kb(folder, render_context(settings))
     except KnowledgeBaseError as exc:
         raise CliError(f"{exc} (run `python -m bot kb check {folder}` for the full list)") from None
+    from bot.cmd_kb import learned_aliases
+
+    for _, question, entry_id, _, _ in learned_aliases(settings.pakn_db) or ():
+        kb.learn(question, entry_id)
+    return kb
 
 
 def _read_batch(name: str) -> Iterator[str]:

@@ -154,7 +154,7 @@ async def housekeeping(core: Core) -> bool:
 
     now = core.now()
     await prune(core.db, now)
-    pruned = await prune_bookkeeping(core.db, now)
+    pruned = await prune_bookkeeping(core.db, now, core.settings.unanswered_keep_days)
     if any(pruned.values()):
         log.info("housekeeping: forgot %s", ", ".join(f"{n} {what}" for what, n in pruned.items()))
     return False

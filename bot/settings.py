@@ -320,6 +320,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PAKN_MAX_ATTACHMENTS", "count", 5, "Attachments per PAKN (0: none).", maximum=50),
     Setting("PAKN_MAX_ATTACHMENT_MB", "positive int", 20, "Largest attachment accepted, in MB (the Bot API "
             "downloads at most 20 MB; a self-hosted Bot API server up to 2000).", maximum=2000),
+    Setting("UNANSWERED_KEEP_DAYS", "positive int", 180,
+            "Days an unanswered question is kept for staff (/chuahoi) before it is deleted.", maximum=3650),
     Setting("MESSAGES_PER_MINUTE", "positive int", 20,
             "Messages and button presses one person may send per minute; past it they get one warning and the rest "
             "are dropped. Staff are not limited.", maximum=10_000),

@@ -13,8 +13,8 @@ import logging
 import re
 import unicodedata
 
-from handlers.core import TEXT_NOT_STAFF, Core, Router, esc, fit_html, numeric_id, shorten
-from handlers.menu import menu_buttons
+from handlers.core import TEXT_NOT_STAFF, Core, Router, esc, fit_html, numeric_id
+from handlers.menu import menu_buttons, unique_labels
 from handlers.types import Attachment, Button, Event, Reply
 from storage import cases, conversations, files, outbox, publications
 from storage.conversations import Conversation
@@ -504,7 +504,8 @@ async def on_message(core: Core, event: Event, convo: Conversation) -> list[Repl
         found = await search_procedures(core, text[:200], limit=4)
         if not found:
             return [Reply(T_PROCEDURE_NONE_FOUND, [[Button("Không liên quan thủ tục nào", "pk:proc=-")]])]
-        rows = [[Button(shorten(entry.title, 60)[0], f"pk:proc={entry.id}")] for entry in found]
+        labels = unique_labels([(entry.title, entry.code) for entry in found])
+        rows = [[Button(label, f"pk:proc={entry.id}")] for label, entry in zip(labels, found, strict=True)]
         rows.append([Button("Không liên quan thủ tục nào", "pk:proc=-")])
         return [Reply(T_PROCEDURE_PICK, rows)]
     if step == "content":

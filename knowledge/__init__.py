@@ -79,6 +79,21 @@ class KnowledgeBase:
         """The grouping key of a question (for the unanswered-questions list)."""
         return self.matcher.normalize(text)
 
+    def learn(self, question: str, entry_id: str) -> bool:
+        """Answer questions that read like ``question`` with this entry (a learned alias); False if no such entry."""
+        return self.matcher.learn(question, entry_id)
+
+    def forget(self, question: str) -> None:
+        self.matcher.forget(question)
+
+    def groups(self) -> list[tuple[str, list[Entry]]]:
+        """Procedures by group, in file order (procedures without a group come last, under "")."""
+        groups: dict[str, list[Entry]] = {}
+        for entry in self.entries.values():
+            if entry.kind == "procedure":
+                groups.setdefault(entry.group, []).append(entry)
+        return sorted(groups.items(), key=lambda kv: kv[0] == "")
+
 
 def load_kb(directory: Path | str, org_context: Mapping[str, Any]) -> KnowledgeBase:
     """Load and index a folder. ``org_context`` is the template context, e.g. ``{"org": {...}}``; a bare

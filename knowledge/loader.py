@@ -23,8 +23,21 @@ from knowledge.normalize import ABBREVIATIONS_FILE, OUT_OF_SCOPE_FILE, SMALLTALK
 
 KINDS = ("procedure", "faq")
 REQUIRED_KEYS = ("id", "kind", "title", "summary", "sections", "updated")
-OPTIONAL_KEYS = ("code", "aliases", "keywords", "links")
+OPTIONAL_KEYS = ("code", "group", "aliases", "keywords", "links", "facets")
 SECTION_KEYS = ("title", "body")
+OPTIONAL_SECTION_KEYS = ("kind",)
+# The part of a procedure a section is about; a question asking for that part gets that section as the answer.
+SECTION_KINDS = {
+    "trinh_tu": "Trình tự thực hiện",
+    "ho_so": "Thành phần hồ sơ",
+    "thoi_han": "Thời hạn",
+    "noi_nop": "Cách thức và nơi nộp hồ sơ",
+    "le_phi": "Phí, lệ phí",
+    "can_cu": "Căn cứ pháp lý",
+    "tham_quyen": "Thẩm quyền cho phép",
+    "ket_qua": "Kết quả",
+    "doi_tuong": "Đối tượng thực hiện",
+}
 LINK_KEYS = ("title", "url")
 # Ids travel in button data ("kb:<id>|<section>", at most 64 bytes), hence short ASCII.
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]{0,39}$")
@@ -83,6 +96,7 @@ class KnowledgeBaseError(Exception):
 class Section:
     title: str
     body: str
+    kind: str = ""  # one of SECTION_KINDS, or "" for a section of another kind
 
 
 @dataclass(frozen=True)
@@ -106,6 +120,19 @@ class Entry:
     keywords: tuple[str, ...] = ()
     links: tuple[Link, ...] = ()
     source: str = ""
+    group: str = ""
+    # What the entry is about, for the matcher (knowledge/facets.yaml): (("family", "hoi_thao"), ...).
+    facets: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def facet_map(self) -> dict[str, str]:
+        return dict(self.facets)
+
+    def section_of(self, kind: str | None) -> int | None:
+        """The 1-based number of the section of this kind, if any."""
+        if not kind:
+            return None
+        return next((i for i, s in enumerate(self.sections, start=1) if s.kind == kind), None)
 
 
 @dataclass
@@ -139,6 +166,7 @@ def check_kb(directory: Path | str, known_placeholder_names: Iterable[str]) -> l
     known = {name if "." in name else f"org.{name}" for name in known_placeholder_names}
     raws, problems = _read_dir(Path(directory))
     problems += _validate(raws, known)
+    problems += _facet_problems(raws)
     try:
         read_lexicon()
     except KnowledgeBaseError as exc:
@@ -161,6 +189,7 @@ def read_entries(directory: Path | str, context: Mapping[str, Any]) -> list[Entr
     """Validated entries with placeholders rendered; raises :class:`KnowledgeBaseError` on any problem."""
     raws, problems = _read_dir(Path(directory))
     problems += _validate(raws, placeholder_names(context))
+    problems += _facet_problems(raws)
     if problems:
         raise KnowledgeBaseError(_by_file(problems))
     entries: list[Entry] = []
@@ -169,6 +198,23 @@ def read_entries(directory: Path | str, context: Mapping[str, Any]) -> list[Entr
     if problems:
         raise KnowledgeBaseError(problems)
     return entries
+
+
+def _facet_problems(raws: list[_Raw]) -> list[Problem]:
+    """Declared facets that facets.yaml does not know (a typo would silently hide the entry from questions)."""
+    from knowledge.facets import FACETS_FILE, load_facets
+
+    try:
+        spec = load_facets()
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        why = f"bad YAML: {_yaml_why(exc)}" if isinstance(exc, yaml.YAMLError) else str(exc)
+        return [Problem(FACETS_FILE.name, "", "", why)]
+    out = []
+    for raw in raws:
+        facets = raw.data.get("facets")
+        if isinstance(facets, dict):
+            out += [Problem(raw.file, raw.label, "facets", why) for why in spec.problems(facets)]
+    return out
 
 
 def _by_file(problems: list[Problem]) -> list[Problem]:
@@ -296,11 +342,27 @@ def _validate_entry(raw: _Raw, known: set[str]) -> list[Problem]:
         else:
             if len(sections) > MAX_SECTIONS:
                 problem("sections", f"at most {MAX_SECTIONS} sections")
+            kinds_seen: set[str] = set()
             for i, section in enumerate(sections, start=1):
-                _check_pair(section, f"sections[{i}]", SECTION_KEYS, problem, known)
+                _check_pair(section, f"sections[{i}]", SECTION_KEYS, problem, known, OPTIONAL_SECTION_KEYS)
+                kind_value = section.get("kind") if isinstance(section, dict) else None
+                if kind_value is not None:
+                    if kind_value not in SECTION_KINDS:
+                        problem(f"sections[{i}].kind", f"must be one of {', '.join(SECTION_KINDS)}, got {kind_value!r}")
+                    elif kind_value in kinds_seen:
+                        problem(f"sections[{i}].kind", f"{kind_value!r} is already the kind of another section")
+                    kinds_seen.add(str(kind_value))
                 title = section.get("title") if isinstance(section, dict) else None
                 if isinstance(title, str) and len(title.strip()) > MAX_BUTTON_LABEL:
                     problem(f"sections[{i}].title", f"at most {MAX_BUTTON_LABEL} characters (it is a button)")
+
+    facets = data.get("facets")
+    if facets is not None and (not isinstance(facets, dict)
+                               or not all(isinstance(k, str) and isinstance(v, str) for k, v in facets.items())):
+        problem("facets", "must be a mapping of facet: value, e.g. {family: hoi_thao, step: xin_phep}")
+    group = data.get("group")
+    if group is not None and not isinstance(group, str):
+        problem("group", "must be text")
 
     links = data.get("links")
     if links is not None:
@@ -319,13 +381,14 @@ def _validate_entry(raw: _Raw, known: set[str]) -> list[Problem]:
     return out
 
 
-def _check_pair(value: Any, field: str, keys: tuple[str, ...], problem: Any, known: set[str]) -> None:
+def _check_pair(value: Any, field: str, keys: tuple[str, ...], problem: Any, known: set[str],
+                optional: tuple[str, ...] = ()) -> None:
     if not isinstance(value, dict):
         problem(field, f"must be a mapping with {' and '.join(keys)}")
         return
     for key in value:
-        if key not in keys:
-            problem(f"{field}.{key}", f"unknown key (allowed: {', '.join(keys)})")
+        if key not in keys and key not in optional:
+            problem(f"{field}.{key}", f"unknown key (allowed: {', '.join(keys + optional)})")
     for key in keys:
         _check_text(value.get(key), f"{field}.{key}", problem, known)
 
@@ -428,7 +491,7 @@ def _render(raw: _Raw, context: Mapping[str, Any], problems: list[Problem]) -> E
         return result
 
     sections = tuple(
-        Section(text(s["title"], f"sections[{i}].title"), text(s["body"], f"sections[{i}].body"))
+        Section(text(s["title"], f"sections[{i}].title"), text(s["body"], f"sections[{i}].body"), str(s.get("kind") or ""))
         for i, s in enumerate(data["sections"], start=1)
     )
     links = []
@@ -452,4 +515,6 @@ def _render(raw: _Raw, context: Mapping[str, Any], problems: list[Problem]) -> E
                        if (k := text(v, f"keywords[{i}]", required=False))),
         links=tuple(links),
         source=raw.file,
+        group=str(data.get("group") or "").strip(),
+        facets=tuple(sorted((str(k), str(v)) for k, v in (data.get("facets") or {}).items())),
     )

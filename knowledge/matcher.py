@@ -1,62 +1,49 @@
-"""Finds the entry a question is about, or decides there is none.
+"""Finds the entry a question is about, and the part of it asked for, or decides there is none.
 
-The corpus (title, aliases, keywords, summary of every entry) is normalised once, when the knowledge base
-loads, into an inverted index of words and word pairs weighted by rarity (IDF). A question is normalised the
-same way; unknown words are corrected against the vocabulary with rapidfuzz (typos, missing spaces). The
-index gives the candidates and how much of the question each one covers; rapidfuzz then compares the
-question with each candidate's title and aliases as a whole, and the original diacritics break near-ties.
+Two layers, both built once when the knowledge base loads:
 
-Outcomes: ``answer`` (one clear winner), ``choose`` (2-4 close candidates), ``fallback`` (nothing good
-enough: a wrong confident answer is worse than "I don't know") and ``smalltalk``.
+1. **Facets** (``facets.yaml``): which family of procedures or questions, which action, level, authority, and
+   which part (dossier, time limit, fees…). They are found wherever they stand in the question, so a story
+   around it does not drown it, and words the knowledge base never uses cost nothing. Entries declare their
+   facets; the entry that agrees with most of what the question says, and contradicts none of it, is the
+   answer. When the question leaves a difference open, the facet's default decides (almost every
+   international event is not the Prime Minister's) or the bot offers the few entries left.
+2. **Text** (BM25 over titles, aliases, keywords and summaries, with ``rank_bm25``): for entries without
+   facets (a department's own additions) and to offer choices when no facet is named.
+
+Words are read the way people type: abbreviations expanded, Telex/VNI leftovers and doubled letters repaired,
+words typed without spaces split (``knowledge/normalize.py``). Aliases staff learned from unanswered questions
+answer their entry at once. Outcomes: ``answer``, ``choose``, ``fallback`` (a wrong answer is worse than "I
+don't know") and ``smalltalk``.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
-from rapidfuzz import fuzz, process
+from rank_bm25 import BM25Plus
 
+from knowledge.facets import PART, FacetSpec, Found, load_facets, typed_with_diacritics
 from knowledge.loader import Entry
-from knowledge.normalize import Analysis, Lexicon, Token, fold
+from knowledge.normalize import Analysis, Lexicon, Token, fold, tokenize
 
 Mode = Literal["answer", "choose", "fallback", "smalltalk"]
 
-# How much a word found in each field counts, relative to the title.
-FIELD_WEIGHTS = {"title": 1.0, "alias": 1.0, "keyword": 0.9, "summary": 0.5}
-# Final score = 100 × (coverage of the question, precision against the best title/alias, rapidfuzz ratio).
-COVERAGE_WEIGHT = 0.60
-PRECISION_WEIGHT = 0.25
-RATIO_WEIGHT = 0.15
-DIACRITICS_BONUS = 1.0  # at most one point: only breaks ties that folding created
-
-ANSWER_MIN = 62.0  # below this, never answer outright
-ANSWER_MARGIN = 6.0  # the winner must lead the runner-up by this much
-ANSWER_COVERAGE = 0.6  # ... and explain at least this share of the question
-CHOOSE_MIN = 48.0  # below this, nothing is offered
-CHOOSE_WINDOW = 12.0  # candidates offered: within this of the best
+ANSWER_MIN = 2.0  # facet weight an answer needs at least
 MAX_CHOICES = 4
-GREETING_EXTRA_WORDS = 2  # words besides a greeting that may still just name who is greeted
-SEARCH_MIN = 35.0  # looser: ranking procedures for a citizen to pick from
-
-# A word the knowledge base never uses weighs this many times the IDF of a word found in no entry, more than
-# the rarest known word: what we cannot explain in a question counts against every candidate.
-UNKNOWN_WEIGHT = 1.5
-# A question must carry at least this much evidence (in IDFs of a word found in no entry) to be covered in
-# full: one common word matching somewhere is not a match.
-MIN_EVIDENCE = 1.5
-# "không thuộc" and other compounds decide between opposite procedures, so they weigh more.
-COMPOUND_WEIGHT = 3.0
-RESCORE = 12  # candidates compared in full after the index pass
-# Unknown words of at least this many letters are compared with the vocabulary; a close one counts for
-# part of a match (one wrong letter in a short Vietnamese syllable is often another word).
-TYPO_MIN_LENGTH = 5
-TYPO_CUTOFF = 80.0
-TYPO_CREDIT = 0.8
-SURE = 0.85  # confidence from which a corrected word also counts for precision
+GREETING_EXTRA_WORDS = 2
+# A question of at most this many words that names a family is a request about it, like a title typed in a
+# search box ("hoi thao qte"); a longer one must say what it wants (``intent`` in facets.yaml).
+SHORT_QUERY = 4  # words besides a greeting that may still just name who is greeted
+# Text layer: the share of the question's rarity (IDF) the best entry explains.
+TEXT_ANSWER = 0.75
+TEXT_CHOOSE = 0.6
+TEXT_SEARCH = 0.30
+TEXT_MARGIN = 1.5
+CANDIDATE_DF = 50  # words in more entries than this (or a tenth of them) do not bring candidates  # the best entry's BM25 score over the runner-up's, to answer outright
 
 
 @dataclass(frozen=True)
@@ -68,11 +55,23 @@ class Match:
     entries: tuple[Entry, ...] = ()
     scores: tuple[float, ...] = ()
     smalltalk: str | None = None
+    part: str | None = None  # the section kind the question asks for, if any
+    topics: tuple[str, ...] = ()  # other agencies' topics named in the question (folded phrases)
+    # Entries the answer was preferred to only by a default the question left open (2.002311 next to 2.002312).
+    also: tuple[Entry, ...] = ()
 
     @property
     def top(self) -> Entry | None:
         """The answered entry (only in ``answer`` mode)."""
         return self.entries[0] if self.mode == "answer" and self.entries else None
+
+    @property
+    def section(self) -> str | None:
+        """The kind of the section shown first: the part asked, when the answered entry has it."""
+        top = self.top
+        if top is None or top.kind != "procedure":
+            return None  # an FAQ is answered whole
+        return self.part if top.section_of(self.part) is not None else None
 
     def as_json(self) -> dict[str, Any]:
         top = self.top
@@ -82,75 +81,87 @@ class Match:
             "top": top.id if top is not None else None,
             "candidates": [e.id for e in self.entries],
             "scores": [round(s, 1) for s in self.scores],
+            "section": self.section,
         }
 
 
-class _Scored(NamedTuple):
-    score: float
-    coverage: float  # share of the question's weight the entry explains
+@dataclass(frozen=True)
+class _Doc:
     entry: Entry
-
-
-class _Word(NamedTuple):
-    word: str  # folded
-    confidence: float
-    gap: bool  # not a phrase with the previous word
+    facets: Mapping[str, str]
+    text_words: frozenset[str]  # folded words of the whole entry
+    indexed: str  # " title aliases keywords summary " folded: an entry that itself names another body's topic
+    marked: frozenset[str]  # its indexed words as written, diacritics kept: they break ties folding created
 
 
 @dataclass(frozen=True)
-class _Phrase:
-    """A title or alias, pre-normalised for the whole-phrase comparisons."""
-
-    folded: str
-    unigrams: frozenset[str]
-
-
-@dataclass
-class _Doc:
-    entry: Entry
-    phrases: tuple[_Phrase, ...]
-    words: frozenset[str]  # every content word with its diacritics, for the tie-break
-    codes: frozenset[str]
-    features: frozenset[str]
+class _Ranked:
+    score: float
+    unmatched: int
+    index: int
+    meets: bool = True
 
 
 class Matcher:
-    def __init__(self, entries: Sequence[Entry], lexicon: Lexicon) -> None:
-        docs: list[_Doc] = []
-        features: list[dict[str, float]] = []
+    def __init__(self, entries: Sequence[Entry], lexicon: Lexicon, spec: FacetSpec | None = None,
+                 learned: Mapping[str, str] | None = None) -> None:
+        self.spec = spec or load_facets()
         protected: set[str] = set()
+        known: set[str] = set(self.spec.words)
+        known_marked: set[str] = set(self.spec.marked_words)
+        corpus: list[list[str]] = []
+        docs: list[_Doc] = []
         for entry in entries:
-            feats: dict[str, float] = {}
-            phrases: list[_Phrase] = []
-            words: set[str] = set()
-            for kind, text in _fields(entry):
+            words: list[str] = []
+            marked: set[str] = set()
+            for text in (entry.title, *entry.aliases, *entry.keywords, entry.summary):
                 analysis = lexicon.analyze(text, strict=True)
-                unigrams, bigrams = _grams(analysis.tokens)
-                weight = FIELD_WEIGHTS[kind]
-                for f in (*unigrams, *bigrams):
-                    if feats.get(f, 0.0) < weight:
-                        feats[f] = weight
-                protected.update(u for u in unigrams if "_" not in u)
-                protected.update(bigrams)
-                words.update(t.text for t in analysis.tokens)
-                if kind in ("title", "alias"):
-                    phrases.append(_Phrase(analysis.folded, frozenset(unigrams)))
-            docs.append(_Doc(entry, tuple(phrases), frozenset(words), _code_variants(entry.code), frozenset(feats)))
-            features.append(feats)
-        self.lexicon = lexicon.with_protected(protected)
+                words += [t.folded for t in analysis.tokens]
+                marked.update(t.text for t in analysis.tokens)
+                protected.update(t.folded for t in analysis.tokens if "_" not in t.folded)
+            section_tokens = [t for s in entry.sections for t in tokenize(f"{s.title} {s.body}")]
+            everything = {t.folded for t in section_tokens}
+            everything.update(words)
+            known_marked.update(t.text for t in section_tokens)
+            known_marked.update(marked)
+            known.update(w for w in everything if w.isalpha())
+            corpus.append(words or ["_"])
+            docs.append(_Doc(entry, entry.facet_map, frozenset(everything), f" {' '.join(words)} ", frozenset(marked)))
+        for phrase_list in lexicon.phrases.values():
+            for listed in phrase_list:
+                known.update(t.folded for t in listed.tokens)
+        for words_ in lexicon.abbreviations.values():
+            known.update(t.folded for t in words_)
+        for phrase_list in lexicon.phrases.values():
+            for listed in phrase_list:
+                known_marked.update(t.text for t in listed.tokens)
+        self.known = frozenset(known)
+        self.known_marked = frozenset(known_marked)
+        # Words that may follow "số điện thoại", "địa chỉ"… when it is ours: fillers and the facets' own words.
+        fillers = [listed.tokens[0] for phrase_list in lexicon.phrases.values() for listed in phrase_list
+                   if len(listed.tokens) == 1 and listed.tag == "filler"]
+        self._own_words = self.spec.words | {t.folded for t in fillers}
+        self._own_marked = self.spec.marked_words | {t.text for t in fillers}
+        self.lexicon = lexicon.with_protected(protected, self.known)
         self._docs = docs
+        self._bm25 = BM25Plus(corpus)
+        self._doc_words = [frozenset(words) for words in corpus]
+        self._postings: dict[str, list[int]] = {}
+        for i, words in enumerate(corpus):
+            for w in set(words):
+                self._postings.setdefault(w, []).append(i)
         n = len(docs)
-        self._postings: dict[str, list[tuple[int, float]]] = {}
-        for i, feats in enumerate(features):
-            for f, w in feats.items():
-                self._postings.setdefault(f, []).append((i, w))
-        self._idf = {f: _idf(n, len(p)) for f, p in self._postings.items()}
-        self._min_evidence = MIN_EVIDENCE * _idf(n, 0)
-        self._unknown_idf = UNKNOWN_WEIGHT * _idf(n, 0)
-        self._vocab = sorted(f for f in self._postings if " " not in f)
-        self._vocab_set = frozenset(self._vocab)
-        self._joined = {f.replace(" ", ""): f for f in self._postings if " " in f}
-        self._codes = {code: i for i, d in enumerate(docs) for code in d.codes}
+        self._idf = {w: math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)) for w, p in self._postings.items()}
+        self._unknown_idf = math.log(1 + (n + 0.5) / 0.5)
+        self._codes = {code: i for i, d in enumerate(docs) for code in _code_variants(d.entry.code)}
+        self._by_id = {d.entry.id: i for i, d in enumerate(docs)}
+        self._families: dict[str, list[int]] = {}
+        for i, d in enumerate(docs):
+            if "family" in d.facets:
+                self._families.setdefault(d.facets["family"], []).append(i)
+        self._learned: dict[str, str] = {}
+        for text, entry_id in (learned or {}).items():
+            self.learn(text, entry_id)
 
     # --- public
 
@@ -162,157 +173,194 @@ class Matcher:
         analysis = self.analyze(text)
         return analysis.folded or " ".join(fold(text).split())
 
+    def learn(self, text: str, entry_id: str) -> bool:
+        """Answer questions that read like ``text`` with this entry from now on; False if the entry is gone."""
+        key = self.normalize(text)
+        if not key or entry_id not in self._by_id:
+            return False
+        self._learned[key] = entry_id
+        return True
+
+    def forget(self, text: str) -> None:
+        self._learned.pop(self.normalize(text), None)
+
+    @property
+    def learned(self) -> dict[str, str]:
+        return dict(self._learned)
+
+    def words(self, text: str) -> list[Token]:
+        """The question's words as the facets see them: repaired and expanded, fillers kept."""
+        return self.lexicon.expand(self.lexicon.repair(tokenize(text)))
+
+    def facets(self, text: str) -> Found:
+        """What the question names (family, action, level, part asked…)."""
+        typed = self.lexicon.repair(tokenize(text))
+        return self.spec.find(self.lexicon.expand(typed), self._own_words, typed_with_diacritics(typed),
+                              self._own_marked)
+
     def match(self, question: str) -> Match:
         analysis = self.analyze(question)
         if analysis.smalltalk is not None:
             return Match(question, "smalltalk", smalltalk=analysis.smalltalk)
-        ranked = self._rank(analysis)
-        if not ranked or ranked[0].score < CHOOSE_MIN:
-            return self._nothing(question, analysis)
-        best = ranked[0]
-        runner_up = ranked[1].score if len(ranked) > 1 else 0.0
-        # An answer must explain most of the question: "giờ mở cửa bảo tàng" is not about our office hours.
-        sure = best.score >= ANSWER_MIN and best.coverage >= ANSWER_COVERAGE
-        if sure and best.score - runner_up >= ANSWER_MARGIN:
-            return Match(question, "answer", (best.entry,), (best.score,))
-        if best.score >= CHOOSE_MIN:
-            close = [r for r in ranked if r.score >= max(CHOOSE_MIN, best.score - CHOOSE_WINDOW)][:MAX_CHOICES]
-            if len(close) >= 2:
-                return Match(question, "choose", tuple(r.entry for r in close), tuple(r.score for r in close))
-            if sure:
-                return Match(question, "answer", (best.entry,), (best.score,))
-        return self._nothing(question, analysis)
-
-    def _nothing(self, question: str, analysis: Analysis) -> Match:
-        """No entry fits. A greeting to someone ("chào ad", "chào Sở Ngoại vụ") is small talk; a greeting with a
-        real question we cannot answer ("chào bạn, thời tiết hôm nay thế nào") is not."""
-        if analysis.chat is not None and len(analysis.tokens) <= GREETING_EXTRA_WORDS:
-            return Match(question, "smalltalk", smalltalk=analysis.chat)
-        return Match(question, "fallback")
+        learned = self._learned.get(analysis.folded)
+        if learned is not None:
+            doc = self._docs[self._by_id[learned]]
+            return Match(question, "answer", (doc.entry,), (100.0,))
+        for token in analysis.tokens:
+            if token.folded in self._codes:
+                return Match(question, "answer", (self._docs[self._codes[token.folded]].entry,), (100.0,))
+        found = self.facets(question)
+        part = found.part
+        topics = analysis.foreign
+        ranked = self._by_facets(found, topics, len(analysis.tokens) <= SHORT_QUERY)
+        if ranked:
+            return self._decide(question, found, ranked, part, topics)
+        if analysis.chat is not None and not found.facets.get("family") and not topics:
+            return Match(question, "smalltalk", smalltalk=analysis.chat)  # "chào Sở Ngoại vụ"
+        # No facet names it: only an entry without facets (a department's own addition) may be answered from its
+        # words; the others are at most offered. Another body's topic keeps only the entries that mention it.
+        text = self._by_text(analysis, topics)
+        if text:
+            best_cov, best_score, best = text[0]
+            runner = text[1][1] if len(text) > 1 else 0.0
+            entry = self._docs[best].entry
+            if (best_cov >= TEXT_ANSWER and "family" not in self._docs[best].facets
+                    and best_score > TEXT_MARGIN * max(runner, 0.0)):
+                return Match(question, "answer", (entry,), (_percent(best_cov),))
+            close = [(c, i) for c, _, i in text if c >= TEXT_CHOOSE][:MAX_CHOICES]
+            if close:
+                return Match(question, "choose", tuple(self._docs[i].entry for _, i in close),
+                             tuple(_percent(c) for c, _ in close))
+        return self._nothing(question, analysis, part, topics)
 
     def search(self, text: str, limit: int = 4, kind: str | None = None) -> list[Entry]:
         """Entries related to ``text``, best first (looser than :meth:`match`; no small talk)."""
         analysis = self.analyze(text)
-        ranked = self._rank(analysis)
-        return [r.entry for r in ranked if r.score >= SEARCH_MIN and (kind is None or r.entry.kind == kind)][:limit]
+        found = self.facets(text)
+        order = [r.index for r in self._by_facets(found, analysis.foreign)]
+        order += [i for c, _, i in self._by_text(analysis, analysis.foreign) if c >= TEXT_SEARCH and i not in order]
+        entries = [self._docs[i].entry for i in order]
+        return [e for e in entries if kind is None or e.kind == kind][:limit]
 
-    def rank(self, analysis: Analysis) -> list[tuple[float, Entry]]:
-        """Entries scored 0-100 against an analysed question, best first."""
-        return [(r.score, r.entry) for r in self._rank(analysis)]
+    # --- the facet layer
 
-    def _rank(self, analysis: Analysis) -> list[_Scored]:
-        if not analysis.tokens:
+    def _meets(self, family: str, found: Found, short: bool) -> bool:
+        """Whether the question says what the family needs for an answer outright (``requires``)."""
+        markers = set(found.markers)
+        if short or found.part is not None or {"step", "action", "authority"} & set(found.facets):
+            markers.add("intent")
+        if "domestic" in markers:
+            markers.discard("foreign")
+        return all(m in markers for m in self.spec.requires.get(family, ()))
+
+    def _by_facets(self, found: Found, topics: Sequence[str], short: bool = False) -> list[_Ranked]:
+        families = found.best("family")
+        if not families:
             return []
-        by_code = [self._codes[t.folded] for t in analysis.tokens if t.folded in self._codes]
-        if by_code:
-            return [_Scored(100.0, 1.0, self._docs[by_code[0]].entry)]
-        query = self._correct(analysis.tokens)
-        weights = self._query_weights(query)
-        total = max(sum(w for w, _ in weights.values()), self._min_evidence)
-        if total <= 0:
-            return []
-        acc: dict[int, float] = {}
-        for feature, (mass, factor) in weights.items():
-            postings = self._postings.get(feature)
-            if postings is None:
-                continue
-            for doc_id, field_weight in postings:
-                acc[doc_id] = acc.get(doc_id, 0.0) + mass * factor * field_weight
-        if not acc:
-            return []
-        top = sorted(acc.items(), key=lambda kv: -kv[1])[:RESCORE]
-        q_folded = " ".join(w.word for w in query)
-        q_unigrams = {w.word for w in query if w.confidence >= SURE}
-        q_words = {t.text for t in analysis.tokens}
-        diacritics = analysis.has_diacritics
-        scored: list[_Scored] = []
-        for doc_index, covered in top:
-            doc = self._docs[doc_index]
-            if not all(_mentions(doc, topic) for topic in analysis.foreign):
-                continue  # the question is about another agency's business
-            coverage = covered / total
-            precision = max((self._precision(p, q_unigrams) for p in doc.phrases), default=0.0)
-            ratio = max((fuzz.token_sort_ratio(q_folded, p.folded) for p in doc.phrases), default=0.0) / 100
-            score = 100 * (COVERAGE_WEIGHT * coverage + PRECISION_WEIGHT * precision + RATIO_WEIGHT * ratio)
-            if diacritics:
-                score += DIACRITICS_BONUS * len(q_words & doc.words) / len(q_words)
-            scored.append(_Scored(min(score, 99.9), coverage, doc.entry))
-        scored.sort(key=lambda r: -r.score)
-        return scored
+        chosen = {facet: found.best(facet) for facet in found.facets if facet != "family"}
+        ranked: list[_Ranked] = []
+        for family, value in families.items():
+            for index in self._families.get(family, ()):
+                doc = self._docs[index]
+                if not all(_mentions(doc, topic) for topic in topics):
+                    continue
+                score = value.weight
+                unmatched = 0
+                conflict = False
+                for facet, declared in doc.facets.items():
+                    if facet == "family":
+                        continue
+                    best = chosen.get(facet)
+                    if best:
+                        if declared not in best:
+                            conflict = True
+                            break
+                        score += best[declared].weight
+                    elif self.spec.defaults.get(facet) != declared:
+                        unmatched += 1
+                if not conflict:
+                    ranked.append(_Ranked(score, unmatched, index, self._meets(family, found, short)))
+        # A family whose needs the question meets comes first ("hội thảo" alone may be any meeting).
+        ranked.sort(key=lambda r: (not r.meets, -r.score, r.unmatched, r.index))
+        return ranked
 
-    # --- internals
+    def _decide(self, question: str, found: Found, ranked: list[_Ranked], part: str | None,
+                topics: tuple[str, ...]) -> Match:
+        best = ranked[0]
+        group = [r for r in ranked if (r.meets, r.score, r.unmatched) == (best.meets, best.score, best.unmatched)]
+        sure = best.score >= ANSWER_MIN and best.meets
+        top = self._docs[best.index]
+        if (sure and part in self.spec.faq_needs_part and top.entry.kind != "procedure"
+                and top.facets.get(PART) != part and top.entry.section_of(part) is None):
+            sure = False  # an FAQ about something else must not answer the part asked
+        if sure and len(group) == 1:
+            answer = self._docs[best.index]
+            also = tuple(
+                self._docs[r.index].entry for r in ranked[1:]
+                if r.meets and r.score == best.score and r.unmatched > best.unmatched
+                and _differences(answer.facets, self._docs[r.index].facets) <= self.spec.offer_other
+                and found.best(next(iter(_differences(answer.facets, self._docs[r.index].facets)))) == {}
+            )
+            return Match(question, "answer", (answer.entry,), (_facet_percent(best.score),), part=part,
+                         topics=topics, also=also[: MAX_CHOICES - 1])
+        offered = group if len(group) > 1 else ranked
+        offered = offered[:MAX_CHOICES]
+        return Match(question, "choose", tuple(self._docs[r.index].entry for r in offered),
+                     tuple(_facet_percent(r.score) for r in offered), part=part, topics=topics)
 
-    def _correct(self, tokens: Iterable[Token]) -> list[_Word]:
-        """Folded words of the question, each with a confidence: 1 as typed, less when typo-corrected."""
-        out: list[_Word] = []
-        for token in tokens:
-            word = token.folded
-            if word in self._vocab_set or not word.isalpha():
-                out.append(_Word(word, 1.0, token.gap))
+    # --- the text layer
+
+    def _by_text(self, analysis: Analysis, topics: Sequence[str]) -> list[tuple[float, float, int]]:
+        """(share of the question's IDF explained, BM25 score, index), best first."""
+        words = [t.folded for t in analysis.tokens]
+        if not words:
+            return []
+        # Entries are found through the question's rarer words: a word in most entries ("thủ tục") finds nothing.
+        common = max(CANDIDATE_DF, len(self._docs) // 10)
+        rare = [w for w in words if len(self._postings.get(w, ())) <= common]
+        candidates = sorted({i for w in rare or words for i in self._postings.get(w, ())})
+        if not candidates:
+            return []
+        scores = self._bm25.get_batch_scores(words, candidates)
+        total = sum(self._idf.get(w, self._unknown_idf) for w in set(words))
+        typed = {t.text for t in analysis.tokens} if analysis.has_diacritics else set()
+        out = []
+        for index, score in zip(candidates, scores, strict=True):
+            doc = self._docs[index]
+            if not all(_mentions(doc, topic) for topic in topics):
                 continue
-            joined = self._joined.get(word)
-            if joined is not None:  # "hoithao" → "hoi thao"
-                first, second = joined.split()
-                out += [_Word(first, 0.9, token.gap), _Word(second, 0.9, False)]
-                continue
-            if len(word) < TYPO_MIN_LENGTH:
-                out.append(_Word(word, 1.0, token.gap))
-                continue
-            found = process.extractOne(word, self._vocab, scorer=fuzz.ratio, score_cutoff=TYPO_CUTOFF)
-            if found is None:
-                out.append(_Word(word, 1.0, token.gap))
-            else:
-                out.append(_Word(found[0], TYPO_CREDIT * found[1] / 100, token.gap))
+            found = [w for w in set(words) if w in self._doc_words[index]]
+            if sum(len(w) >= 3 for w in found) < 2:
+                continue  # one word in common ("văn", "an") is not a match
+            explained = sum(self._idf[w] for w in found)
+            tie_break = 0.01 * len(typed & doc.marked) / len(typed) if typed else 0.0
+            out.append((explained / total if total else 0.0, float(score) + tie_break, index))
+        out.sort(key=lambda r: (-r[1], -r[0]))
         return out
 
-    def _query_weights(self, query: list[_Word]) -> dict[str, tuple[float, float]]:
-        """Feature → (its IDF mass in the question, confidence). Unknown words weigh more than the rarest
-        known one; unknown word pairs are left out (a new pair of known words says little)."""
-        weights: dict[str, tuple[float, float]] = {}
-        for word, confidence, _ in query:
-            idf = self._idf.get(word, self._unknown_idf)
-            if confidence < SURE:
-                # A guessed word weighs like the unknown word it replaces; the guess earns part of it.
-                confidence *= idf / self._unknown_idf
-                idf = self._unknown_idf
-            weights[word] = (idf * (COMPOUND_WEIGHT if "_" in word else 1.0), confidence)
-        for a, b in itertools.pairwise(query):
-            pair = f"{a.word} {b.word}"
-            if not b.gap and pair in self._idf:
-                weights[pair] = (self._idf[pair], min(a.confidence, b.confidence))
-        return weights
+    def _nothing(self, question: str, analysis: Analysis, part: str | None, topics: tuple[str, ...]) -> Match:
+        """No entry fits. A greeting to someone ("chào ad", "chào Sở Ngoại vụ") is small talk; a greeting with a
+        real question we cannot answer ("chào bạn, thời tiết hôm nay thế nào") is not."""
+        if analysis.chat is not None and len(analysis.tokens) <= GREETING_EXTRA_WORDS and not topics:
+            return Match(question, "smalltalk", smalltalk=analysis.chat)
+        return Match(question, "fallback", part=part, topics=topics)
 
-    def _precision(self, phrase: _Phrase, q_unigrams: set[str]) -> float:
-        """How much of a title or alias the question covers (IDF-weighted)."""
-        mass = sum(self._word_weight(u) for u in phrase.unigrams)
-        if mass <= 0:
-            return 0.0
-        return sum(self._word_weight(u) for u in phrase.unigrams if u in q_unigrams) / mass
 
-    def _word_weight(self, word: str) -> float:
-        return self._idf.get(word, self._unknown_idf) * (COMPOUND_WEIGHT if "_" in word else 1.0)
+def _differences(a: Mapping[str, str], b: Mapping[str, str]) -> set[str]:
+    """The facets on which two entries differ."""
+    return {key for key in set(a) | set(b) if a.get(key) != b.get(key)}
 
 
 def _mentions(doc: _Doc, phrase: str) -> bool:
-    words = phrase.split()
-    pairs = [f"{a} {b}" for a, b in itertools.pairwise(words)]
-    return all(f in doc.features for f in (pairs or words))
+    return f" {phrase} " in doc.indexed
 
 
-def _fields(entry: Entry) -> Iterable[tuple[str, str]]:
-    yield "title", entry.title
-    for alias in entry.aliases:
-        yield "alias", alias
-    for keyword in entry.keywords:
-        yield "keyword", keyword
-    yield "summary", entry.summary
+def _facet_percent(score: float) -> float:
+    return min(99.9, 40.0 + 10.0 * score)
 
 
-def _grams(tokens: Sequence[Token]) -> tuple[list[str], list[str]]:
-    """Words, and pairs of words that were next to each other (nothing dropped or punctuation between)."""
-    unigrams = [t.folded for t in tokens]
-    bigrams = [f"{a.folded} {b.folded}" for a, b in itertools.pairwise(tokens) if not b.gap]
-    return unigrams, bigrams
+def _percent(share: float) -> float:
+    return min(99.9, 100.0 * share)
 
 
 def _code_variants(code: str) -> frozenset[str]:
@@ -325,5 +373,6 @@ def _code_variants(code: str) -> frozenset[str]:
     return frozenset(fold(v) for v in variants)
 
 
-def _idf(n: int, df: int) -> float:
-    return math.log(1 + (n - df + 0.5) / (df + 0.5))
+def learned_keys(matcher: Matcher, pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Normalised question → entry id, for a batch of (question, entry id)."""
+    return {matcher.normalize(q): e for q, e in pairs}

@@ -23,7 +23,7 @@ _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 ABBREVIATIONS_FILE = Path(__file__).with_name("abbreviations.yaml")
 SMALLTALK_FILE = Path(__file__).with_name("smalltalk.yaml")
-OUT_OF_SCOPE_FILE = Path(__file__).with_name("out_of_scope.yaml")
+OUT_OF_SCOPE_FILE = Path(__file__).with_name("referrals.yaml")
 
 FILLER = "filler"
 COMPOUND = "compound"
@@ -31,7 +31,64 @@ OUT_OF_SCOPE = "out_of_scope"
 # Words that end a yes/no question ("… có cần xin phép không?") rather than negate anything.
 QUESTION_ENDINGS = frozenset({"khong", "chua"})
 
-_WORD_RE = re.compile(r"\d+(?:[.,]\d+)+|[^\W_]+")
+_WORD_RE = re.compile(r"\d+(?:[.,]\d+)+|[^\W_]+(?:&[^\W_]+)*")
+
+
+_TONE_MARKS = frozenset("\u0300\u0301\u0303\u0309\u0323")  # huyền, sắc, ngã, hỏi, nặng
+_TELEX_TONES = frozenset("sfrxj")
+_TELEX_VOWELS = (("aa", "a"), ("ee", "e"), ("oo", "o"), ("dd", "d"), ("uw", "u"), ("ow", "o"), ("aw", "a"), ("w", "u"))
+_VNI_DIGITS = re.compile(r"(?<=[a-z])[1-9]+")
+_DOUBLED = re.compile(r"([a-z])\1+")
+
+
+def toneless(text: str) -> str:
+    """Lower case without tone marks but with the letters' own marks: "Thoả" and "thỏa" → "thoa", "sở" → "sơ"."""
+    lowered = unicodedata.normalize("NFD", unicodedata.normalize("NFC", text).lower())
+    return unicodedata.normalize("NFC", "".join(c for c in lowered if c not in _TONE_MARKS))
+
+
+def repairs(folded: str) -> list[str]:
+    """Readings of a word typed with Telex or VNI leftovers or doubled letters, most likely first:
+    "hoij" → "hoi", "quoocs" → "quoc", "tees" → "te", "nhuwngx" → "nhung", "ho6i5" → "hoi", "phepp" → "phep"."""
+    out: list[str] = []
+
+    def add(word: str) -> None:
+        if word and word not in out:
+            out.append(word)
+
+    stems = [folded]
+    if len(folded) > 2 and folded[-1] in _TELEX_TONES:
+        stems.append(folded[:-1])
+    vni = _VNI_DIGITS.sub("", folded)
+    if vni != folded:
+        stems.append(vni)
+    for stem in stems:
+        add(stem)
+        marked = stem
+        for typed, letter in _TELEX_VOWELS:
+            marked = marked.replace(typed, letter)
+        add(marked)
+        add(_DOUBLED.sub(r"\1", stem))
+        add(_DOUBLED.sub(r"\1", marked))
+    return out[1:] if out and out[0] == folded else out
+
+
+def segment(folded: str, known: frozenset[str], min_part: int = 2) -> list[str] | None:
+    """A word typed without its spaces split into known words ("chohoi" → ["cho", "hoi"]), fewest parts first."""
+    n = len(folded)
+    best: list[list[str] | None] = [None] * (n + 1)
+    best[0] = []
+    for end in range(1, n + 1):
+        for start in range(max(0, end - 7), end - min_part + 1):
+            prefix = best[start]
+            piece = folded[start:end]
+            if prefix is not None and piece in known:
+                candidate = [*prefix, piece]
+                current = best[end]
+                if current is None or len(candidate) < len(current):
+                    best[end] = candidate
+    found = best[n]
+    return found if found is not None and len(found) >= 2 else None
 
 
 def fold(text: str) -> str:
@@ -50,6 +107,8 @@ class Token:
     # Something (punctuation, a dropped filler) stood between this word and the previous one: the two are
     # not a phrase.
     gap: bool = field(default=False, compare=False)
+    # Read again from Telex/VNI leftovers, doubled letters or missing spaces: compare by letters only.
+    repaired: bool = field(default=False, compare=False)
 
     @property
     def plain(self) -> bool:
@@ -79,7 +138,7 @@ class Analysis:
     smalltalk: str | None = None
     # The first small-talk phrase seen, even with a question around it ("xin chào, cho hỏi …").
     chat: str | None = None
-    # Topics of other agencies named in the text (folded), from out_of_scope.yaml.
+    # Topics of other agencies named in the text (folded phrases), from referrals.yaml.
     foreign: tuple[str, ...] = ()
 
     @property
@@ -112,6 +171,8 @@ class Lexicon:
     abbreviations: Mapping[str, tuple[Token, ...]]
     phrases: Mapping[str, tuple[_Listed, ...]]
     protected: frozenset[str] = field(default_factory=frozenset)
+    # Every folded word the knowledge base and the word lists use; unknown words are repaired against it.
+    known: frozenset[str] = field(default_factory=frozenset)
     # Knowledge-base phrases analysed so far (the same texts come back on every reload).
     _strict_cache: dict[str, Analysis] = field(default_factory=dict, compare=False, repr=False)
 
@@ -133,8 +194,11 @@ class Lexicon:
         for category, items in (smalltalk or {}).items():
             for phrase in items or ():
                 phrases.append(_Listed(tuple(tokenize(str(phrase))), str(category)))
-        for phrase in out_of_scope or ():
-            phrases.append(_Listed(tuple(tokenize(str(phrase))), OUT_OF_SCOPE))
+        for item in out_of_scope or ():
+            # A referral (a mapping with its phrases) or, as before, a bare phrase.
+            listed = item.get("phrases") or () if isinstance(item, Mapping) else (item,)
+            for phrase in listed:
+                phrases.append(_Listed(tuple(tokenize(str(phrase))), OUT_OF_SCOPE))
         by_first: dict[str, list[_Listed]] = {}
         for p in phrases:
             if p.tokens:
@@ -142,8 +206,31 @@ class Lexicon:
         ordered = {k: tuple(sorted(v, key=lambda p: -len(p.tokens))) for k, v in by_first.items()}
         return cls(expand, ordered)
 
-    def with_protected(self, words: Iterable[str]) -> Lexicon:
-        return Lexicon(self.abbreviations, self.phrases, frozenset(words))
+    def with_protected(self, words: Iterable[str], known: Iterable[str] = ()) -> Lexicon:
+        return Lexicon(self.abbreviations, self.phrases, frozenset(words), frozenset(known))
+
+    def repair(self, tokens: Iterable[Token]) -> list[Token]:
+        """Words the knowledge base cannot know, read again as Telex/VNI leftovers, doubled letters or words
+        typed without their spaces; a repaired word counts as typed without diacritics."""
+        known = self.known
+        out: list[Token] = []
+        for token in tokens:
+            folded = token.folded
+            if (not known or folded in known or token.text in self.abbreviations or not folded.isalnum()
+                    or folded.isdigit()):
+                out.append(token)
+                continue
+            fixed = next((w for w in repairs(folded) if w in known), None)
+            if fixed is not None:
+                out.append(Token(fixed, fixed, token.gap, repaired=True))
+                continue
+            parts = segment(folded, known) if len(folded) >= 5 else None
+            if parts is None:
+                out.append(token)
+                continue
+            out.append(Token(parts[0], parts[0], token.gap, repaired=True))
+            out.extend(Token(p, p, repaired=True) for p in parts[1:])
+        return out
 
     def expand(self, tokens: Iterable[Token]) -> list[Token]:
         out: list[Token] = []
@@ -166,7 +253,7 @@ class Lexicon:
         return self._analyze(text, strict=False)
 
     def _analyze(self, text: str, *, strict: bool) -> Analysis:
-        tokens = self.expand(tokenize(text))
+        tokens = self.expand(tokenize(text) if strict else self.repair(tokenize(text)))
         kept: list[Token] = []
         smalltalk: str | None = None
         foreign: list[str] = []

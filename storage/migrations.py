@@ -221,6 +221,31 @@ MIGRATIONS: tuple[Migration, ...] = (
         """,
     ),
     Migration(
+        "0005_learned_aliases",
+        """
+        -- Questions staff attached to an entry from the unanswered list: the bot answers them with that entry.
+        -- Kept apart from the shipped knowledge base, so an upgrade never overwrites a department's additions.
+        CREATE TABLE learned_aliases (
+            id          INTEGER PRIMARY KEY,
+            question    TEXT NOT NULL,
+            normalized  TEXT NOT NULL UNIQUE,
+            entry_id    TEXT NOT NULL,
+            created_by  TEXT NOT NULL,
+            created_at  TEXT NOT NULL
+        );
+
+        -- Who asked (channel:user id, so a purge can remove a citizen's questions and one sender cannot fill the
+        -- list), and whether it was truly unanswered or another body's business (with that topic).
+        ALTER TABLE unanswered_questions ADD COLUMN sender TEXT;
+        ALTER TABLE unanswered_questions ADD COLUMN kind TEXT NOT NULL DEFAULT 'unanswered'
+            CHECK (kind IN ('unanswered', 'out_of_scope'));
+        ALTER TABLE unanswered_questions ADD COLUMN topic TEXT;
+        -- Questions expire by age (storage/retention.py).
+        CREATE INDEX unanswered_age ON unanswered_questions (asked_at);
+        CREATE INDEX unanswered_sender ON unanswered_questions (sender, asked_at);
+        """,
+    ),
+    Migration(
         "0006_channels",
         """
         -- Outbox rows are delivered by their channel's sender: the pending ones of one channel, oldest first.

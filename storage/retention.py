@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from storage import unanswered
 from storage.cases import CLOSED_STATUSES, add_event
 from storage.db import Database
 
@@ -28,7 +29,8 @@ async def purge_personal_data(db: Database, *, older_than_days: int, now: dt.dat
     placeholders = ", ".join("?" for _ in CLOSED_STATUSES)
     async with db.transaction() as tx:
         rows = await tx.fetchall(
-            f"SELECT id, status FROM cases WHERE status IN ({placeholders}) AND resolved_at < ?"
+            f"SELECT id, status, citizen_channel, citizen_user_id FROM cases"
+            f" WHERE status IN ({placeholders}) AND resolved_at < ?"
             " AND purged_at IS NULL",
             (*CLOSED_STATUSES, cutoff),
         )
@@ -42,6 +44,11 @@ async def purge_personal_data(db: Database, *, older_than_days: int, now: dt.dat
             await tx.execute("DELETE FROM attachments WHERE case_id = ?", (row["id"],))
             await add_event(tx, row["id"], now, actor, "purge_personal_data", row["status"], row["status"],
                             f"older_than_days={older_than_days}")
+        # The questions the same citizens typed to the bot go too.
+        await unanswered.forget_senders(tx, sorted({
+            unanswered.sender_key(r["citizen_channel"], str(r["citizen_user_id"]))
+            for r in rows if r["citizen_user_id"] is not None
+        }))
     return len(rows)
 
 
@@ -50,12 +57,16 @@ KEEP_PROCESSED_UPDATES = dt.timedelta(days=7)
 # Buttons on messages older than this answer "no longer valid" (staff use /xem CODE for a fresh card). A case's
 # legal time limits, extensions included, end long before.
 KEEP_BUTTON_TOKENS = dt.timedelta(days=180)
+# Unanswered questions are kept this long unless the UNANSWERED_KEEP_DAYS setting says otherwise.
+KEEP_UNANSWERED_DAYS = 180
 # Rows deleted per transaction, so the bot never stops answering for long.
 PRUNE_BATCH = 2000
 
 
-async def prune_bookkeeping(db: Database, now: dt.datetime) -> dict[str, int]:
-    """Delete processed update ids and button tokens past their keeping time; return how many of each.
+async def prune_bookkeeping(db: Database, now: dt.datetime,
+                            unanswered_keep_days: int = KEEP_UNANSWERED_DAYS) -> dict[str, int]:
+    """Delete processed update ids, button tokens and unanswered questions past their keeping time; return how
+    many of each.
 
     Each is aged by the clock that stamped it: button tokens by the bot's clock (``now``), processed update ids
     by SQLite's, which stamps them as they are recorded.
@@ -68,6 +79,7 @@ async def prune_bookkeeping(db: Database, now: dt.datetime) -> dict[str, int]:
         "unused stored files": await _delete_unused_files(db, now),
         "zalo events": await _delete_in_batches(db, "zalo_events", "received_at", "?", (
             (now.astimezone(dt.UTC) - KEEP_PROCESSED_UPDATES).isoformat(),)),
+        "unanswered_questions": await unanswered.prune(db, now, unanswered_keep_days),
     }
 
 

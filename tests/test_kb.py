@@ -243,3 +243,46 @@ def test_kb_check_exit_status_from_the_shell(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "a.yaml: x: kind: missing" in result.stdout
+
+
+# --- section kinds and facets (issue 17)
+
+
+def test_section_kinds_and_facets_outside_the_vocabulary_are_reported(tmp_path: Path, settings: Settings) -> None:
+    write(tmp_path, "a.yaml", """\
+        id: tt-thu
+        kind: procedure
+        title: Thủ tục thử
+        summary: Tóm tắt.
+        facets: {family: hoi_thao, authority: bo_truong, mau: xanh}
+        sections:
+          - title: Hồ sơ
+            kind: giay_to
+            body: Một.
+          - title: Thời hạn
+            kind: thoi_han
+            body: Hai.
+          - title: Thời gian
+            kind: thoi_han
+            body: Ba.
+        updated: 2025-07-01
+        """)
+    found = {(p.field, p.why.split(" (")[0]) for p in problems_in(tmp_path, settings)}
+    assert found == {
+        ("sections[1].kind", "must be one of trinh_tu, ho_so, thoi_han, noi_nop, le_phi, can_cu, tham_quyen, "
+                             "ket_qua, doi_tuong, got 'giay_to'"),
+        ("sections[3].kind", "'thoi_han' is already the kind of another section"),
+        ("facets", "unknown value 'bo_truong' of facet 'authority'"),
+        ("facets", "unknown facet 'mau'"),
+    }
+
+
+def test_every_shipped_procedure_section_about_a_part_has_its_kind(kb: KnowledgeBase) -> None:
+    for entry in kb.entries.values():
+        if entry.kind != "procedure":
+            continue
+        assert entry.facets, entry.id
+        kinds = {s.title: s.kind for s in entry.sections}
+        for title, kind in [("Trình tự thực hiện", "trinh_tu"), ("Thành phần hồ sơ", "ho_so"), ("Thời hạn", "thoi_han"),
+                            ("Căn cứ pháp lý", "can_cu")]:
+            assert kinds.get(title) == kind, (entry.id, title)
