@@ -4,7 +4,6 @@ its own), to attach to a knowledge-base entry as a learned alias or to dismiss; 
 from __future__ import annotations
 
 from aiohttp import web
-from multidict import MultiDictProxy
 
 from bot.web import common
 from handlers import workflow
@@ -31,8 +30,9 @@ def _tab(value: object) -> str:
     return value if isinstance(value, str) and value in KINDS else DEFAULT_TAB
 
 
-def _back(form: MultiDictProxy[str | bytes | web.FileField]) -> str:
-    return f"/cau-hoi?loai={_tab(form.get('loai'))}"
+def _back(tab: object) -> str:
+    """The tab the form was sent from."""
+    return f"/cau-hoi?loai={_tab(tab)}"
 
 
 async def questions_page(request: web.Request) -> web.Response:
@@ -66,14 +66,14 @@ async def attach(request: web.Request) -> web.Response:
     if not (isinstance(question_id, str) and question_id.isascii() and question_id.isdigit()
             and len(question_id) <= 12):
         await common.flash(request, T_GONE, ok=False)
-        raise common.redirect(_back(form))
+        raise common.redirect(_back(form.get("loai")))
     entry_id = entry.strip()[:100] if isinstance(entry, str) else ""
     if not entry_id:
         await common.flash(request, T_NO_ENTRY, ok=False)
-        raise common.redirect(_back(form))
+        raise common.redirect(_back(form.get("loai")))
     outcome = await workflow.learn_alias(st.core, who.actor(), int(question_id), entry_id)
     await common.flash(request, outcome.text, outcome.ok)
-    raise common.redirect(_back(form))
+    raise common.redirect(_back(form.get("loai")))
 
 
 async def dismiss(request: web.Request) -> web.Response:
@@ -82,7 +82,7 @@ async def dismiss(request: web.Request) -> web.Response:
     form = await request.post()
     normalized = form.get("normalized", "")
     if not isinstance(normalized, str) or not normalized:
-        raise common.redirect(_back(form))
+        raise common.redirect(_back(form.get("loai")))
     async with st.db.transaction() as tx:
         row = await tx.fetchone(
             "SELECT question, COUNT(*) AS n FROM unanswered_questions WHERE normalized = ?", (normalized,)
@@ -92,7 +92,7 @@ async def dismiss(request: web.Request) -> web.Response:
         await common.flash(request, T_DISMISSED.format(question=esc(row["question"]), count=count))
     else:
         await common.flash(request, T_GONE, ok=False)
-    raise common.redirect(_back(form))
+    raise common.redirect(_back(form.get("loai")))
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
