@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from storage import unanswered
+from storage import unanswered, web_auth
 from storage.cases import CLOSED_STATUSES, add_event
 from storage.db import Database
 
@@ -65,8 +65,8 @@ PRUNE_BATCH = 2000
 
 async def prune_bookkeeping(db: Database, now: dt.datetime,
                             unanswered_keep_days: int = KEEP_UNANSWERED_DAYS) -> dict[str, int]:
-    """Delete processed update ids, button tokens and unanswered questions past their keeping time; return how
-    many of each.
+    """Delete processed update ids, button tokens, unanswered questions and the web console's sign-in links and
+    sessions past their keeping time; return how many of each.
 
     Each is aged by the clock that stamped it: button tokens by the bot's clock (``now``), processed update ids
     by SQLite's, which stamps them as they are recorded.
@@ -80,6 +80,7 @@ async def prune_bookkeeping(db: Database, now: dt.datetime,
         "zalo events": await _delete_in_batches(db, "zalo_events", "received_at", "?", (
             (now.astimezone(dt.UTC) - KEEP_PROCESSED_UPDATES).isoformat(),)),
         "unanswered_questions": await unanswered.prune(db, now, unanswered_keep_days),
+        **await web_auth.prune(db, now),
     }
 
 
