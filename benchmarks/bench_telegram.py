@@ -15,7 +15,8 @@ round of each counts, so another program's burst on the machine does not decide 
     .venv/bin/python benchmarks/bench_telegram.py [--citizens 50] [--rounds 3]
 
 Prints updates/s of the PAKN bot and the bare echo bot and their ratio (goal: at least 0.5), the same for the
-echo bot on the PAKN bot's transport, the CPU time each bot process spent per update (a steadier comparison on
+echo bot on the PAKN bot's transport, the same PAKN bot with ``synchronous = NORMAL`` instead of the shipped
+``FULL`` (what syncing every commit to disk costs; its database sits next to the other's, on the same disk), the CPU time each bot process spent per update (a steadier comparison on
 a busy machine), lost and duplicated cases, receipts and staff cards (goal: 0), and the peak memory (resident
 set) of the PAKN bot and the bare echo bot. Exits 0 only when both goals are met.
 """
@@ -42,6 +43,7 @@ ADMIN = 900
 PAKN_TOKEN = "111111:BENCH-pakn-bot"
 ECHO_TOKEN = "222222:BENCH-echo-bot"
 ECHO_AIOHTTP_TOKEN = "333333:BENCH-echo-aiohttp-bot"
+NORMAL_TOKEN = "555555:BENCH-pakn-normal-bot"
 STEP_TIMEOUT = 60.0
 
 
@@ -149,18 +151,22 @@ async def measure(citizens: int, rounds: int) -> int:
     pakn_runs: list[tuple[int, float, float | None]] = []
     echo_runs: list[tuple[int, float, float | None]] = []
     same_transport_runs: list[tuple[int, float, float | None]] = []
+    normal_runs: list[tuple[int, float, float | None]] = []
     with tempfile.TemporaryDirectory(prefix="pakn-bench-") as tmp:
         db_path = Path(tmp) / "pakn.sqlite3"
         async with FakeBotApi() as api:
             pakn_fake = api.add_bot(PAKN_TOKEN, "pakn_bench_bot")
             echo_fake = api.add_bot(ECHO_TOKEN, "echo_bench_bot")
             same_fake = api.add_bot(ECHO_AIOHTTP_TOKEN, "echo_aiohttp_bench_bot")
+            normal_fake = api.add_bot(NORMAL_TOKEN, "pakn_normal_bench_bot")
             pakn = BotProcess("pakn", pakn_fake, api.base_url, db_path)
             echo = BotProcess("echo", echo_fake, api.base_url, db_path)
             same = BotProcess("echo-aiohttp", same_fake, api.base_url, db_path)
+            normal = BotProcess("pakn-normal", normal_fake, api.base_url, db_path.with_name("normal.sqlite3"))
             await pakn.start()
             await echo.start()
             await same.start()
+            await normal.start()
             try:
                 people: list[Any] = []
                 for round_ in range(rounds):
@@ -174,16 +180,26 @@ async def measure(citizens: int, rounds: int) -> int:
                     talkers = [same_fake.user(first + i) for i in range(citizens)]
                     same_transport_runs.append(
                         await timed(same, [person_chats_with_echo(p, per_person) for p in talkers]))
+                    group = [normal_fake.user(first + i) for i in range(citizens)]
+                    normal_runs.append(
+                        await timed(normal, [citizen_sends_pakn(p, first + i) for i, p in enumerate(group)]))
                 await wait_for_cards(pakn_fake, len(people))
             finally:
                 await pakn.stop()
                 await echo.stop()
                 await same.stop()
+                await normal.stop()
             problems = count_problems(pakn_fake, people, db_path)
     calls = (working_calls(pakn_fake) / sum(n for n, _, _ in pakn_runs),
              working_calls(echo_fake) / sum(n for n, _, _ in echo_runs))
-    return report(citizens, rounds, pakn_runs, echo_runs, same_transport_runs, problems, calls, pakn.peak_rss_mb,
+    code = report(citizens, rounds, pakn_runs, echo_runs, same_transport_runs, problems, calls, pakn.peak_rss_mb,
                   echo.peak_rss_mb)
+    best_full, best_normal = max(n / s for n, s, _ in pakn_runs), max(n / s for n, s, _ in normal_runs)
+    full_cpu, normal_cpu = cpu_per_update(pakn_runs), cpu_per_update(normal_runs)
+    cpu = f"; CPU per update {full_cpu:.2f} ms vs {normal_cpu:.2f} ms" if full_cpu and normal_cpu else ""
+    print(f"synchronous = FULL (as shipped) vs NORMAL: {best_full:.1f} vs {best_normal:.1f} updates/s, "
+          f"ratio {best_full / best_normal:.2f}{cpu}")
+    return code
 
 
 START_UP = {"getupdates", "getme", "setmycommands", "deletemycommands", "deletewebhook"}
@@ -261,17 +277,21 @@ def cpu_per_update(runs: list[tuple[int, float, float | None]]) -> float | None:
 # --- the bots (child processes)
 
 
-def serve_pakn(base_url: str, db_path: str) -> None:
+def serve_pakn(base_url: str, db_path: str, synchronous: str = "FULL") -> None:
     """The PAKN bot as ``python -m bot run`` builds it, with Telegram's rate limits off."""
     from telegram.ext import AIORateLimiter
 
+    import storage.db
     from bot.channels.telegram.app import POLLING_OPTIONS, build_application
     from bot.settings import load_settings
     from handlers.app import build_core
     from storage.db import Database
 
+    storage.db.SYNCHRONOUS = synchronous
+
     settings = load_settings(environ={}, overrides={
-        "TELEGRAM_BOT_TOKEN": PAKN_TOKEN, "TELEGRAM_BASE_URL": base_url, "PAKN_DB": db_path,
+        "TELEGRAM_BOT_TOKEN": PAKN_TOKEN if synchronous == "FULL" else NORMAL_TOKEN, "TELEGRAM_BASE_URL": base_url,
+        "PAKN_DB": db_path,
         "STAFF_CHAT_ID": str(STAFF_CHAT), "ADMIN_IDS": str(ADMIN),
     })
     core = build_core(settings, Database(settings.pakn_db))
@@ -304,13 +324,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--citizens", type=int, default=50, help="simulated citizens per round (default 50)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per bot (default 3)")
-    parser.add_argument("--bot", choices=("pakn", "echo", "echo-aiohttp"), help=argparse.SUPPRESS)
+    parser.add_argument("--bot", choices=("pakn", "pakn-normal", "echo", "echo-aiohttp"), help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
-    if args.bot == "pakn":
-        serve_pakn(args.base_url, args.db)
+    if args.bot in ("pakn", "pakn-normal"):
+        serve_pakn(args.base_url, args.db, "FULL" if args.bot == "pakn" else "NORMAL")
         return 0
     if args.bot in ("echo", "echo-aiohttp"):
         serve_echo(args.base_url, same_transport=args.bot == "echo-aiohttp")

@@ -24,6 +24,10 @@ NO_TOKEN = (
 )
 # Exit status when a channel stops receiving by itself: the service manager restarts the bot.
 CHANNEL_ENDED = 3
+ANOTHER_INSTANCE = (
+    "Một bot khác đang chạy trên cơ sở dữ liệu {db} / another instance holds the database {db} "
+    "(lock {lock}): stop it first."
+)
 
 
 def add_parser(sub: Any) -> None:
@@ -50,12 +54,22 @@ def run(args: argparse.Namespace) -> int:
             return run_console(settings)
         raise CliError(NO_CHANNEL, code=2)
     from storage.db import StorageUnavailable
+    from storage.instance import AnotherInstance, InstanceLock
 
+    # One bot per database: a second one would send every outbox message again.
+    instance = InstanceLock(settings.pakn_db)
     try:
-        asyncio.run(_migrate(settings.pakn_db))
-    except StorageUnavailable as exc:
-        raise CliError(f"cannot open the database {settings.pakn_db}: {exc}") from None
-    return asyncio.run(_serve(settings))
+        instance.acquire()
+    except AnotherInstance:
+        raise CliError(ANOTHER_INSTANCE.format(db=settings.pakn_db, lock=instance.path), code=2) from None
+    try:
+        try:
+            asyncio.run(_migrate(settings.pakn_db))
+        except StorageUnavailable as exc:
+            raise CliError(f"cannot open the database {settings.pakn_db}: {exc}") from None
+        return asyncio.run(_serve(settings))
+    finally:
+        instance.release()
 
 
 async def _serve(settings: Any) -> int:

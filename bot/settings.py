@@ -326,6 +326,9 @@ SETTINGS: tuple[Setting, ...] = (
             maximum=365),
     Setting("UNANSWERED_KEEP_DAYS", "positive int", 180,
             "Days an unanswered question is kept for staff (/chuahoi) before it is deleted.", maximum=3650),
+    Setting("MESSAGES_PER_MINUTE", "positive int", 20,
+            "Messages and button presses one person may send per minute; past it they get one warning and the rest "
+            "are dropped. Staff are not limited.", maximum=10_000),
     # --- reminders and reports
     Setting("DIGEST_TIME", "time", "08:00", "Time of the daily digest to staff on working days."),
     Setting("REMINDER_DUE_DAYS", "positive int", 2, "Digest lists cases due within this many working days.",

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from handlers import qa
 from handlers.core import TEXT_NOT_STAFF, Core, esc, fit_html
 from handlers.types import Button, Reply
 from storage import cases, outbox, publications
@@ -655,6 +656,26 @@ async def unpublish(core: Core, actor: Actor, case_id: int) -> Outcome:
         await cases.add_event(tx, case_id, core.now(), actor.history_name, "unpublish", case.status, case.status)
         who = await _actor_html(tx, actor)
     return Outcome(True, DONE["unpublish"].format(who=who, code=esc(case.code)), case)
+
+
+# --- teaching the bot (staff)
+
+
+async def learn_alias(core: Core, actor: Actor, question_id: int, entry_id: str) -> Outcome:
+    """Attach an unanswered question to a knowledge-base entry (the bot answers it with that entry from now on),
+    recorded in the staff audit with who did it."""
+    problem = await _allowed(core, actor)
+    if problem is not None:
+        return _no(problem)
+    try:
+        alias = await qa.learn_alias(core, question_id, entry_id, actor.history_name)
+    except qa.LearnError as exc:
+        return _no(str(exc))
+    async with core.db.transaction() as tx:
+        await _audit(tx, core, actor, "alias_learn", actor.number or 0, f"«{alias.question}» → {alias.entry_id}")
+    entry = core.kb.get(alias.entry_id) if core.kb is not None else None
+    return Outcome(True, qa.TEXT_LEARNED.format(question=esc(alias.question), entry_id=esc(alias.entry_id),
+                                                title=esc(entry.title if entry else "")))
 
 
 # --- the staff roster (admins)

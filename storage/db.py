@@ -12,7 +12,11 @@ time). So these statements run right on the event loop's thread, and nothing the
   ``BUSY_TIMEOUT_MS`` in all, while the bot goes on with other chats; then :class:`StorageUnavailable`;
 - the slow work runs on aiosqlite's worker thread instead: long reads (:meth:`Database.scan`: reports,
   exports) and WAL checkpoints, which write the database file and sync it to disk. Commits on the loop thread
-  only append to the WAL (``synchronous = NORMAL``) and never checkpoint themselves.
+  only append to the WAL and never checkpoint themselves.
+
+Every commit is synced to disk (``synchronous = FULL``): a commit is what the bot acknowledges — an update
+confirmed to Telegram once stored, a receipt a citizen got — so a power cut must not take it back. In WAL mode
+that is one ``fsync`` of the WAL per commit; ``benchmarks/bench_telegram.py`` prints what it costs.
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ BUSY_TIMEOUT_MS = 5000
 CHECKPOINT_EVERY = 500
 # Backoff between attempts while another process holds a lock: from the first to at most the second, seconds.
 RETRY_FIRST, RETRY_MAX = 0.002, 0.1
+# FULL: a committed transaction survives a power cut (see the module's docstring). The benchmark sets NORMAL
+# to measure the difference.
+SYNCHRONOUS = "FULL"
 
 T = TypeVar("T")
 
@@ -148,6 +155,7 @@ class Database:
             self._worker.row_factory = sqlite3.Row
             await self._worker.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             await self._worker.execute("PRAGMA secure_delete = ON")
+            await self._worker.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
         except sqlite3.Error as exc:
             await self.close()
             if _is_unavailable(exc):
@@ -164,7 +172,7 @@ class Database:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA busy_timeout = 0")
             conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
             conn.execute("PRAGMA foreign_keys = ON")
             # Deleted rows (drafts, purged personal data) are overwritten with zeros, not left in free space.
             conn.execute("PRAGMA secure_delete = ON")

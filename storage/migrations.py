@@ -339,6 +339,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         """,
     ),
     Migration(
+        "0008_outbox_claims",
+        """
+        -- A sender claims an outbox row before sending it, so two senders never send one row (storage/outbox.py):
+        -- who holds it, and until when the claim keeps others off.
+        ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+        ALTER TABLE outbox ADD COLUMN claimed_until TEXT;
+        """,
+    ),
+    Migration(
         "0010_web",
         """
         -- Publication of answered cases on the public page: the citizen's consent given at intake, then the

@@ -17,7 +17,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 
-from storage import unanswered
+from storage import unanswered, web_auth
 from storage.cases import CLOSED_STATUSES, add_event
 from storage.db import Database, Transaction
 
@@ -191,9 +191,9 @@ PRUNE_BATCH = 2000
 async def prune_bookkeeping(db: Database, now: dt.datetime,
                             unanswered_keep_days: int = KEEP_UNANSWERED_DAYS, *, outbox_keep_days: int = 2,
                             idle_minutes: int = 30) -> dict[str, int]:
-    """Delete processed update ids, button tokens, unanswered questions, delivered (or failed) outbox messages
-    and forgotten conversations past their keeping time, and blocked chats that have no case; return how many
-    of each.
+    """Delete processed update ids, button tokens, unanswered questions, the web console's sign-in links and
+    sessions, delivered (or failed) outbox messages and forgotten conversations past their keeping time, and
+    blocked chats that have no case; return how many of each.
 
     Each is aged by the clock that stamped it: button tokens, outbox rows and conversations by the bot's clock
     (``now``), processed update ids by SQLite's, which stamps them as they are recorded.
@@ -219,6 +219,7 @@ async def prune_bookkeeping(db: Database, now: dt.datetime,
         "zalo events": await _delete_in_batches(db, "zalo_events", "received_at", "?", (
             (utc - KEEP_PROCESSED_UPDATES).isoformat(),)),
         "unanswered_questions": await unanswered.prune(db, now, unanswered_keep_days),
+        **await web_auth.prune(db, now),
     }
 
 

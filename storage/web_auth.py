@@ -13,6 +13,8 @@ LINK_LIFETIME = dt.timedelta(minutes=10)
 SESSION_IDLE = dt.timedelta(hours=8)
 # A session's last activity is written at most this often (every page view would be a write otherwise).
 SEEN_EVERY = dt.timedelta(minutes=1)
+# A used or expired link is kept this long, so opening it again says why it no longer works.
+LINK_KEPT = dt.timedelta(days=1)
 
 
 def _hash(token: str) -> str:
@@ -28,7 +30,7 @@ async def new_login(db: Database, user_id: int, now: dt.datetime) -> str:
             (_hash(token), user_id, now.isoformat(), (now + LINK_LIFETIME).isoformat()),
         )
         # Expired links are of no use to anyone: forget them.
-        await tx.execute("DELETE FROM web_logins WHERE expires_at < ?", ((now - dt.timedelta(days=1)).isoformat(),))
+        await tx.execute("DELETE FROM web_logins WHERE expires_at < ?", ((now - LINK_KEPT).isoformat(),))
     return token
 
 
@@ -78,6 +80,18 @@ async def end_session(db: Database, session_id: str, now: dt.datetime) -> None:
     await db.write_one(
         "UPDATE web_sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL", (now.isoformat(), session_id)
     )
+
+
+async def prune(db: Database, now: dt.datetime) -> dict[str, int]:
+    """Forget links expired more than LINK_KEPT ago, and sessions signed out or idle past SESSION_IDLE (the
+    hourly housekeeping); how many of each."""
+    now = now.astimezone(dt.UTC)
+    async with db.transaction() as tx:
+        links = await tx.execute_rowcount(
+            "DELETE FROM web_logins WHERE expires_at < ?", ((now - LINK_KEPT).isoformat(),))
+        sessions = await tx.execute_rowcount(
+            "DELETE FROM web_sessions WHERE ended_at IS NOT NULL OR seen_at < ?", ((now - SESSION_IDLE).isoformat(),))
+    return {"web sign-in links": links, "web sessions": sessions}
 
 
 async def key(db: Database, name: str, make: str) -> str:

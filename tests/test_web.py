@@ -19,12 +19,16 @@ from docx import Document
 
 from bot.settings import Settings
 from bot.web import create_app, setup
-from handlers import workflow
+from handlers import qa, workflow
+from handlers.app import build_core
 from handlers.core import TEXT_NOT_STAFF, Core
-from handlers.types import Event
+from handlers.types import Event, Reply
+from knowledge import load_for_settings
 from storage import cases, publications, web_auth
 from storage.cases import Case
 from storage.db import Database
+from tests.conftest import Clock, Person
+from tests.telegram_html import visible_text
 
 ADMIN = "900"
 STAFFER = "1001"
@@ -140,9 +144,14 @@ async def make_case(core: Core, *, content: str = "Thủ tục hội thảo qu�
     return case
 
 
+def visible(replies: list[Reply]) -> str:
+    return "\n".join(visible_text(r.text) for r in replies)
+
+
 async def snapshot(db: Database) -> tuple[Any, ...]:
     """Everything a page or a form could change."""
-    tables = ("cases", "case_events", "outbox", "staff", "publications", "unanswered_questions", "staff_audit")
+    tables = ("cases", "case_events", "outbox", "staff", "publications", "unanswered_questions", "staff_audit",
+              "learned_aliases")
     found = []
     for table in tables:
         found.append([tuple(r) for r in await db.fetchall(f"SELECT * FROM {table} ORDER BY rowid")])
@@ -316,14 +325,16 @@ async def _matrix_targets(core: Core) -> Targets:
             (core.now().isoformat(),),
         )
     attachment = await core.db.scalar("SELECT id FROM attachments WHERE case_id = ?", (case.id,))
+    question = await core.db.scalar("SELECT id FROM unanswered_questions")
     pages = ["/ho-so", f"/ho-so/{case.code}", f"/ho-so/{case.code}/tep/{attachment}", "/bao-cao",
-             "/bao-cao/tai/docx", "/bao-cao/tai/xlsx", "/bao-cao/tai/csv", "/cau-hoi", "/can-bo", "/nhat-ky"]
+             "/bao-cao/tai/docx", "/bao-cao/tai/xlsx", "/bao-cao/tai/csv", "/cau-hoi", "/cau-hoi?loai=ngoai-pham-vi", "/can-bo", "/nhat-ky"]
     forms = [(f"/ho-so/{case.code}/{action}", data) for action, data in (
         ("nhan", {}), ("phan-cong", {"nguoi-xu-ly": ADMIN}), ("tra-loi", {"noi-dung": "Trả lời"}),
         ("chuyen", {"co-quan": "Sở Tư pháp"}), ("tu-choi", {"ly-do": "Thiếu nội dung"}),
         ("ghi-chu", {"noi-dung": "ghi chú"}), ("mo-lai", {"ly-do": "mở lại"}),
         ("cong-khai", {"noi-dung": "công khai"}), ("go-cong-khai", {}),
     )] + [("/cau-hoi/bo-qua", {"normalized": "thu tuc xuat canh cho con"}),
+          ("/cau-hoi/gan", {"cau-hoi": str(question), "muc": "2.002312"}),
           ("/can-bo/them", {"id": "777", "ten": "Người lạ", "vai-tro": "admin"}), ("/can-bo/go", {"id": STAFFER})]
     return pages, forms, case
 
@@ -608,6 +619,101 @@ async def test_unanswered_questions_most_frequent_first_and_dismissed(
     assert await core.db.scalar("SELECT COUNT(*) FROM unanswered_questions") == 1
 
 
+async def test_staff_attach_a_question_to_an_entry_and_the_bot_answers_it_from_then_on(
+    core: Core, settings: Settings, clock: Clock, visitor: Callable[[], Visitor], staffer: None
+) -> None:
+    question = "cái giấy cho phép họp với người Nhật xin chỗ nào"
+    citizen = Person(core, str(CITIZEN))
+    assert "Mã thủ tục: 2.002312" not in visible(await citizen.send(question))
+    question_id = await core.db.scalar("SELECT id FROM unanswered_questions WHERE question = ?", (question,))
+    assert question_id is not None
+    person = visitor()
+    await person.sign_in(STAFFER)
+    _, page = await person.get("/cau-hoi")
+    assert question in page and 'value="2.002312"' in page
+    before = await snapshot(core.db)
+    _, page = await person.post("/cau-hoi/gan", {"cau-hoi": str(question_id), "muc": "khong-co"})
+    assert "Không có mục «khong-co»" in page
+    _, page = await person.post("/cau-hoi/gan", {"cau-hoi": str(question_id), "muc": ""})
+    assert "Vui lòng chọn mục" in page
+    assert await snapshot(core.db) == before
+
+    _, page = await person.post("/cau-hoi/gan", {"cau-hoi": str(question_id), "muc": "2.002312"})
+    assert f"Đã gắn «{question}» vào mục 2.002312" in page
+    learned = page[page.index('id="learned"'):]
+    assert question in learned and f"web:{STAFFER}" in learned
+    assert question not in page[page.index('id="questions"'):page.index('id="learned"')]
+    assert "Mã thủ tục: 2.002312" in visible(await citizen.send("Cái giấy cho phép họp với người Nhật xin chỗ nào ạ?"))
+    # After the knowledge base is reloaded from disk, and after the database is opened again by a new process.
+    assert "Đã nạp lại" in visible(await Person(core, ADMIN).send("/napkb"))
+    assert "Mã thủ tục: 2.002312" in visible(await citizen.send(question))
+    reopened = await Database.open(settings.pakn_db)
+    try:
+        restarted = build_core(settings, reopened, kb=load_for_settings(settings), clock=clock)
+        assert "Mã thủ tục: 2.002312" in visible(await Person(restarted, "5002").send(question))
+    finally:
+        await reopened.close()
+    # The audit names who attached it.
+    admin = visitor()
+    await admin.sign_in(ADMIN)
+    _, audit = await admin.get("/nhat-ky")
+    roster = audit[audit.index('id="roster"'):]
+    assert "Gắn câu hỏi vào mục" in roster and f"web:{STAFFER}" in roster and "2.002312" in roster
+
+
+async def test_questions_for_other_bodies_are_shown_apart_from_unanswered_ones(
+    core: Core, visitor: Callable[[], Visitor], staffer: None
+) -> None:
+    async with core.db.transaction() as tx:
+        for question, kind, topic in (("lệ phí cấp thị thực ngoại giao", "out_of_scope", "Xuất nhập cảnh"),
+                                      ("xin visa cho khách", "unanswered", None)):
+            await tx.execute(
+                "INSERT INTO unanswered_questions (question, normalized, channel, asked_at, sender, kind, topic)"
+                " VALUES (?, ?, 'telegram', ?, 'telegram:1', ?, ?)",
+                (question, question, core.now().isoformat(), kind, topic),
+            )
+    person = visitor()
+    await person.sign_in(STAFFER)
+    _, page = await person.get("/cau-hoi")
+    assert "xin visa cho khách" in page and "lệ phí cấp thị thực ngoại giao" not in page
+    assert "Thuộc cơ quan khác (1)" in page
+    _, page = await person.get("/cau-hoi?loai=ngoai-pham-vi")
+    assert "lệ phí cấp thị thực ngoại giao" in page and "Xuất nhập cảnh" in page and "xin visa cho khách" not in page
+    _, page = await person.post("/cau-hoi/bo-qua", {"normalized": "lệ phí cấp thị thực ngoại giao",
+                                                    "loai": "ngoai-pham-vi"})
+    assert "Đã bỏ qua câu hỏi" in page and "Thuộc cơ quan khác (0)" in page
+    assert await core.db.scalar("SELECT COUNT(*) FROM unanswered_questions") == 1
+
+
+async def test_housekeeping_forgets_expired_sign_in_links_and_sessions(
+    core: Core, clock: Clock, visitor: Callable[[], Visitor], staffer: None
+) -> None:
+    from storage.retention import prune_bookkeeping
+
+    gone, left = visitor(), visitor()
+    await gone.sign_in(STAFFER)
+    await gone.post("/dang-xuat")
+    idle = visitor()
+    await idle.sign_in(STAFFER)
+    await web_auth.new_login(core.db, int(STAFFER), core.now())  # never opened
+    clock.advance(hours=9)
+    await left.sign_in(STAFFER)
+    unused = await web_auth.new_login(core.db, int(STAFFER), core.now())
+    assert await core.db.scalar("SELECT COUNT(*) FROM web_sessions") == 3
+    assert await core.db.scalar("SELECT COUNT(*) FROM web_logins") == 5
+    pruned = await prune_bookkeeping(core.db, core.now())
+    # The signed-out session and the one idle for nine hours go; the links are kept a day to say why they fail.
+    assert pruned["web sessions"] == 2 and pruned["web sign-in links"] == 0
+    for hours in (7, 7, 2):  # the live session is used now and then
+        assert (await left.get("/ho-so"))[0] == 200
+        clock.advance(hours=hours)
+    pruned = await prune_bookkeeping(core.db, core.now())
+    assert pruned["web sign-in links"] == 3 and pruned["web sessions"] == 0
+    assert await web_auth.login_state(core.db, unused, core.now()) == "expired"
+    assert await core.db.scalar("SELECT COUNT(*) FROM web_sessions") == 1
+    assert (await left.get("/ho-so"))[0] == 200
+
+
 async def test_admins_manage_staff_and_read_the_audit(
     core: Core, visitor: Callable[[], Visitor], staffer: None
 ) -> None:
@@ -663,6 +769,12 @@ async def test_citizen_text_is_escaped_on_every_page(
             "INSERT INTO unanswered_questions (question, normalized, channel, asked_at) VALUES (?, ?, 'telegram', ?)",
             (f"Hỏi {MARK}", MARK, core.now().isoformat()),
         )
+        await tx.execute(
+            "INSERT INTO unanswered_questions (question, normalized, channel, asked_at, kind, topic)"
+            " VALUES (?, ?, 'telegram', ?, 'out_of_scope', ?)",
+            (f"Ngoài {MARK}", f"ngoai {MARK}", core.now().isoformat(), f"Lĩnh vực {MARK}"),
+        )
+    await qa.learn_alias(core, f"Đã gắn {MARK}", "2.002312", f"web:{MARK}")
     staff_actor = workflow.Actor(STAFFER, "staff", "cli")
     await workflow.take(core, staff_actor, case.id)
     await workflow.note(core, staff_actor, case.id, f"Ghi chú {MARK}")
@@ -676,7 +788,7 @@ async def test_citizen_text_is_escaped_on_every_page(
     await admin.sign_in(ADMIN)
     await admin.post("/can-bo/them", {"id": "1003", "ten": f"Người {MARK}"})
     paths = ["/", "/ho-so", "/ho-so?trang-thai=all", f"/ho-so?tim={MARK}", f"/ho-so/{case.code}",
-             f"/ho-so/{hotline.code}", "/cau-hoi", "/can-bo", "/nhat-ky", "/cong-khai", f"/cong-khai?tim={MARK}",
+             f"/ho-so/{hotline.code}", "/cau-hoi", "/cau-hoi?loai=ngoai-pham-vi", "/can-bo", "/nhat-ky", "/cong-khai", f"/cong-khai?tim={MARK}",
              "/cong-khai/atom.xml", "/bao-cao"]
     for path in paths:
         status, page = await admin.get(path)
@@ -688,7 +800,10 @@ async def test_citizen_text_is_escaped_on_every_page(
         assert shown in page, shown
     assert "Cơ quan &lt;script&gt;" in (await admin.get(f"/ho-so/{hotline.code}"))[1]
     assert "Công khai &lt;script&gt;" in (await admin.get("/cong-khai"))[1]
-    assert "Hỏi &lt;script&gt;" in (await admin.get("/cau-hoi"))[1]
+    _, page = await admin.get("/cau-hoi")
+    assert "Hỏi &lt;script&gt;" in page and "Đã gắn &lt;script&gt;" in page and "web:&lt;script&gt;" in page
+    _, page = await admin.get("/cau-hoi?loai=ngoai-pham-vi")
+    assert "Ngoài &lt;script&gt;" in page and "Lĩnh vực &lt;script&gt;" in page
     assert "Người &lt;script&gt;" in (await admin.get("/can-bo"))[1]
 
 

@@ -292,6 +292,27 @@ async def test_the_public_page_shows_no_phone_number_or_name_of_a_published_case
             assert secret not in page and secret not in source, secret
 
 
+async def test_staff_attach_a_question_on_the_page_and_the_bot_answers_it_in_telegram(
+    api: FakeBotApi, settings_factory: Callable[..., Settings], db: Database, driver: webdriver.Chrome
+) -> None:
+    async with running(api, settings_factory, db, driver) as world:
+        citizen = world.tg.user(5004)
+        question = "cái giấy cho phép họp với người Nhật xin chỗ nào"
+        citizen.say(question)
+        assert "Mã thủ tục: 2.002312" not in (await citizen.expect("chưa tìm được")).text
+        await sign_in(world, world.tg.user(ADMIN))
+        await world.browser.open("/cau-hoi")
+        await world.browser.wait_for(question)
+        await world.browser.type("#questions form.attach input[name=muc]", "2.002312")
+        await world.browser.click("#questions form.attach button[type=submit]")
+        page = await world.browser.wait_for("Đã gắn")
+        assert f"Đã gắn «{question}» vào mục 2.002312" in page
+        assert f"web:{ADMIN}" in page
+        citizen.say("Cái giấy cho phép họp với người Nhật xin chỗ nào ạ?")
+        await citizen.expect("Mã thủ tục: 2.002312")
+        await settle(world.tg, db)
+
+
 async def _business_case(core: Core) -> str:
     """A business-rules case entered directly (the intake stores one the same way)."""
     now, today = core.now(), core.today()

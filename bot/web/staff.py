@@ -10,7 +10,8 @@ from handlers import workflow
 from handlers.staff import ACTION_LABELS
 
 AUDITED_ACTIONS = ("take", "assign", "answer", "forward", "reject", "note", "reopen", "publish", "unpublish")
-ROSTER_LABELS = {"staff_add": "Thêm cán bộ", "staff_remove": "Gỡ quyền cán bộ", "staff_change": "Đổi tên / vai trò"}
+ROSTER_LABELS = {"staff_add": "Thêm cán bộ", "staff_remove": "Gỡ quyền cán bộ", "staff_change": "Đổi tên / vai trò",
+                 "alias_learn": "Gắn câu hỏi vào mục"}
 T_BAD_ID = "ID phải là mã người dùng Telegram (chỉ gồm chữ số)."
 
 

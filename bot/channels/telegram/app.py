@@ -4,7 +4,7 @@
 for ``Core.handle``, and every :class:`~handlers.types.Reply` becomes Bot API calls (HTML, inline keyboards,
 the "share my number" keyboard, files, edits). The outbox sender starts and stops with the application; the
 scheduled jobs belong to no channel (``bot/scheduler.py``), and the webhook is served by ``bot/server.py``. Updates of one chat (and of one person) are handled one after another, in order; different
-chats are handled at the same time.
+chats are handled at the same time, and one person's flood holds one slot at most (``processor.py``).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import html
 import io
 import logging
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -44,7 +44,6 @@ from telegram.ext import (
     Application,
     ApplicationBuilder,
     BaseRateLimiter,
-    BaseUpdateProcessor,
     ContextTypes,
     ExtBot,
     TypeHandler,
@@ -52,10 +51,13 @@ from telegram.ext import (
 
 from bot.channels.telegram import inbox as telegram_inbox
 from bot.channels.telegram import outbox as telegram_outbox
+from bot.channels.telegram.processor import FairUpdateProcessor
 from bot.channels.telegram.request import AiohttpRequest
+from bot.fairness import TEXT_TOO_FAST, SenderBudget
 from bot.logs import redact_secrets, setting_secrets
 from handlers.types import Attachment, Button, Contact, Event, Reply, chunk_text
 from storage import files
+from storage.db import StorageUnavailable
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -78,9 +80,8 @@ TEXT_FILE_GONE = "(Tệp này không còn được lưu.)"
 TEXT_ERROR_REPORT = "⚠️ <b>Lỗi khi xử lý {what}</b> (bot vẫn chạy):\n<pre>{trace}</pre>"
 
 UPDATE_OPTIONS: dict[str, Any] = {"allowed_updates": Update.ALL_TYPES, "drop_pending_updates": False}
-# A short pause between getUpdates calls lets a busy bot fetch its updates in batches, one request per batch
-# instead of one per update, for at most 50 ms more latency.
-POLLING_OPTIONS: dict[str, Any] = {**UPDATE_OPTIONS, "poll_interval": 0.05}
+# The pause between getUpdates calls is the inbox's (bot/telegram/inbox.py): none after a full batch.
+POLLING_OPTIONS: dict[str, Any] = {**UPDATE_OPTIONS, "poll_interval": 0}
 
 T = TypeVar("T")
 ADAPTER_KEY = "pakn.adapter"
@@ -104,10 +105,14 @@ def bot_api_request() -> AiohttpRequest:
                           media_write_timeout=60)
 
 
-def get_updates_request() -> AiohttpRequest:
-    """The transport of getUpdates; python-telegram-bot adds the long-polling time to the read timeout."""
-    return AiohttpRequest(connection_pool_size=1, connect_timeout=10, read_timeout=10, write_timeout=20,
-                          pool_timeout=10)
+def get_updates_request(inbox: telegram_inbox.InboxQueue | None = None) -> AiohttpRequest:
+    """The transport of getUpdates; python-telegram-bot adds the long-polling time to the read timeout. With
+    ``inbox``, each getUpdates waits until the updates it confirms are stored."""
+    options: dict[str, Any] = {"connection_pool_size": 1, "connect_timeout": 10, "read_timeout": 10,
+                               "write_timeout": 20, "pool_timeout": 10}
+    if inbox is not None:
+        return telegram_inbox.GatedRequest(inbox, **options)
+    return AiohttpRequest(**options)
 
 
 def webhook_path(settings: Settings) -> str:
@@ -130,9 +135,13 @@ def build_application(
     """
     if not settings.telegram_bot_token:
         raise ValueError("TELEGRAM_BOT_TOKEN is empty")
-    processor = ChatOrderedProcessor(MAX_CONCURRENT_UPDATES)
+    processor = FairUpdateProcessor(MAX_CONCURRENT_UPDATES, SenderBudget(settings.messages_per_minute))
     adapter = TelegramAdapter(settings, core, processor, connect_db=connect_db)
-    adapter.requests = (bot_api_request(), get_updates_request())
+    processor.over_budget, processor.exempt = adapter.on_over_budget, adapter.is_exempt
+    inbox = adapter.inbox = telegram_inbox.InboxQueue(core.db, wait_for_store=bool(settings.webhook_url))
+    inbox.sift = processor.sift
+    updates_request = get_updates_request(inbox)
+    adapter.requests = (bot_api_request(), updates_request)
     application = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token)
@@ -142,9 +151,9 @@ def build_application(
         .concurrent_updates(processor)
         # Scheduled jobs run on the bot's own scheduler (bot/scheduler.py), not on python-telegram-bot's.
         .job_queue(None)
-        .update_queue(telegram_inbox.InboxQueue(core.db))
+        .update_queue(inbox)
         .request(adapter.requests[0])
-        .get_updates_request(adapter.requests[1])
+        .get_updates_request(updates_request)
         .post_init(adapter.post_init)
         .post_stop(adapter.post_stop)
         .post_shutdown(adapter.post_shutdown)
@@ -152,6 +161,9 @@ def build_application(
     )
     adapter.bot = application.bot
     application.bot_data[ADAPTER_KEY] = adapter
+    if isinstance(updates_request, telegram_inbox.GatedRequest):
+        updater = application.updater
+        updates_request.stopping = lambda: updater is None or not updater.running
     application.add_handler(TypeHandler(Update, adapter.on_update))
     application.add_error_handler(adapter.on_error)
     return application
@@ -307,68 +319,6 @@ def _attachment(message: Message) -> Attachment | None:
     return None
 
 
-def _ordering_keys(update: object) -> list[Hashable]:
-    """One lock per person, then one per chat: a person's updates and a chat's updates stay in order."""
-    if not isinstance(update, Update):
-        return []
-    keys: list[Hashable] = []
-    if update.effective_user is not None:
-        keys.append(("user", update.effective_user.id))
-    if update.effective_chat is not None:
-        keys.append(("chat", update.effective_chat.id))
-    return keys
-
-
-class KeyedLocks:
-    """An asyncio lock per key, created on first use and dropped when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._entries: dict[Hashable, tuple[asyncio.Lock, list[int]]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: Hashable) -> AsyncIterator[None]:
-        entry = self._entries.get(key)
-        if entry is None:
-            entry = self._entries[key] = (asyncio.Lock(), [0])
-        lock, users = entry
-        users[0] += 1
-        try:
-            async with lock:
-                yield
-        finally:
-            users[0] -= 1
-            if users[0] == 0:
-                del self._entries[key]
-
-
-class ChatOrderedProcessor(BaseUpdateProcessor):
-    """Handles updates concurrently except that one person's updates, and one chat's, keep their order.
-
-    Person locks are always taken before chat locks and nothing waits while holding a chat lock, so two
-    updates can never wait for each other. The outbox sender takes the chat lock too, so the messages an
-    update causes through the outbox never overtake that update's direct replies.
-    """
-
-    def __init__(self, max_concurrent_updates: int) -> None:
-        super().__init__(max_concurrent_updates)
-        self._locks = KeyedLocks()
-
-    def chat_guard(self, chat_id: int) -> AbstractAsyncContextManager[None]:
-        return self._locks.hold(("chat", chat_id))
-
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        async with AsyncExitStack() as stack:
-            for key in _ordering_keys(update):
-                await stack.enter_async_context(self._locks.hold(key))
-            await coroutine
-
-    async def initialize(self) -> None:
-        """Nothing to set up."""
-
-    async def shutdown(self) -> None:
-        """Nothing to release."""
-
-
 # --- the adapter
 
 
@@ -395,7 +345,7 @@ def contact_keyboard() -> ReplyKeyboardMarkup:
 class TelegramAdapter:
     """Turns updates into events for the core and the core's replies into Bot API calls."""
 
-    def __init__(self, settings: Settings, core: Core, processor: ChatOrderedProcessor, *,
+    def __init__(self, settings: Settings, core: Core, processor: FairUpdateProcessor, *,
                  connect_db: bool = False) -> None:
         self.settings = settings
         self.core = core
@@ -411,6 +361,14 @@ class TelegramAdapter:
         self.wake_others: Callable[[], None] | None = None
         # Private chats where the "share my number" keyboard is showing (best effort, lost on restart).
         self._keyboard_open: set[int] = set()
+        self._polling_watch: asyncio.Task[None] | None = None
+        # Called when receiving ends by itself (set by the channel: the process then exits non-zero); without
+        # it, ``run_polling`` stops and raises :class:`~bot.channels.telegram.inbox.ReceivingStopped`.
+        self.on_receiving_ended: Callable[[str], None] | None = None
+        # Set by the channel before it stops the application: polling ending then is no failure.
+        self.stopping = False
+        self.inbox: telegram_inbox.InboxQueue | None = None
+        self.receiving_stopped: str | None = None
 
     # --- lifecycle
 
@@ -424,6 +382,20 @@ class TelegramAdapter:
             self.core.db, self.send, clock=self.core.now, chat_guard=self.processor.chat_guard
         )
         await self.outbox.start()
+        if isinstance(application.update_queue, telegram_inbox.InboxQueue):
+            application.update_queue.on_failure = lambda reason: self._receiving_stopped(application, reason)
+        if not self.settings.webhook_url and application.updater is not None and self.on_receiving_ended is None:
+            # run_polling: nobody else watches the polling task (a channel watches its own, bot/channels/telegram).
+            self._polling_watch = asyncio.create_task(telegram_inbox.watch_polling(
+                application.updater, lambda reason: self._receiving_stopped(application, reason)))
+
+    def _receiving_stopped(self, application: Application[Any, Any, Any, Any, Any, Any], reason: str) -> None:
+        """Receiving ended by itself (polling died, the inbox cannot store): the bot must stop."""
+        self.receiving_stopped = reason
+        if self.on_receiving_ended is not None:
+            self.on_receiving_ended(reason)
+        else:
+            application.stop_running()
 
     async def post_stop(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         """Stop the outbox sender while the bot can still finish the message in flight."""
@@ -434,8 +406,14 @@ class TelegramAdapter:
         """Make sure the sender is stopped; close the database if this application opened it."""
         if self.outbox is not None:
             await self.outbox.stop()
+        if self._polling_watch is not None:
+            self._polling_watch.cancel()
+        if isinstance(application.update_queue, telegram_inbox.InboxQueue):
+            await application.update_queue.close()
         if self.connect_db:
             await self.core.db.close()
+        if self.receiving_stopped is not None and self.on_receiving_ended is None:
+            raise telegram_inbox.ReceivingStopped(self.receiving_stopped)
 
     def wake_outbox(self) -> None:
         if self.outbox is not None:
@@ -508,6 +486,25 @@ class TelegramAdapter:
         user = update.effective_user
         return Event(channel=CHANNEL, user_id=str(user.id) if user else "", chat_id=chat.id,
                      chat_type=_chat_type(chat.type), update_id=update.update_id)
+    async def is_exempt(self, user_id: int) -> bool:
+        """Staff and admins are never limited by the per-person budget."""
+        try:
+            return await self.core.is_staff(str(user_id))
+        except StorageUnavailable:
+            return False
+
+    async def on_over_budget(self, update: Update, warn: bool) -> None:
+        """An update past its sender's budget: recorded as handled and dropped; the first one gets a warning."""
+        if self.inbox is not None:
+            self.inbox.drop(update.update_id)
+        else:
+            await self.core.db.record_update(CHANNEL, update.update_id)
+        chat = update.effective_chat
+        if warn and chat is not None and chat.type == ChatType.PRIVATE:
+            try:
+                await self.send(chat.id, Reply(TEXT_TOO_FAST), direct=True)
+            except TelegramError as exc:
+                log.warning("the warning about too many messages was not sent: %s", exc)
 
     async def _answer(self, query: CallbackQuery) -> None:
         try:

@@ -16,6 +16,7 @@ from telegram import Update
 
 from bot.channels import Health
 from bot.channels.telegram.app import adapter_of, build_application, serve, webhook_path
+from bot.channels.telegram.inbox import polling_task, watch_polling
 from storage.db import StorageUnavailable
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ class TelegramChannel:
         self._ended = asyncio.Event()
         self._watch: asyncio.Task[None] | None = None
         self._secret = settings.webhook_secret.encode()
+        # Polling that ends by itself, or an inbox that cannot store, ends the channel (bot/channels/telegram/inbox.py).
+        adapter_of(self.application).on_receiving_ended = self._receiving_ended
 
     @property
     def ended(self) -> asyncio.Event:
@@ -58,10 +61,16 @@ class TelegramChannel:
                 await request.shutdown()
             raise
         self._stack = stack
-        if not self.settings.webhook_url:
-            self._watch = asyncio.create_task(self._watch_polling(), name="telegram-polling-watch")
+        updater = self.application.updater
+        if not self.settings.webhook_url and updater is not None:
+            adapter = adapter_of(self.application)
+            self._watch = asyncio.create_task(
+                watch_polling(updater, self._receiving_ended, on_purpose=lambda: adapter.stopping,
+                              task=polling_task()),
+                name="telegram-polling-watch")
 
     async def stop(self) -> None:
+        adapter_of(self.application).stopping = True
         if self._watch is not None:
             self._watch.cancel()
             self._watch = None
@@ -69,12 +78,8 @@ class TelegramChannel:
         if stack is not None:
             await stack.aclose()
 
-    async def _watch_polling(self) -> None:
-        """Polling that stops by itself (not by :meth:`stop`) ends the channel."""
-        updater = self.application.updater
-        while updater is not None and updater.running:  # noqa: ASYNC110 (the updater offers no event to wait on)
-            await asyncio.sleep(1)
-        log.error("Telegram: polling stopped")
+    def _receiving_ended(self, reason: str) -> None:
+        log.error("Telegram: receiving stopped (%s)", reason)
         self._ended.set()
 
     def wake_outbox(self) -> None:

@@ -11,6 +11,9 @@ Delivery is at least once and in order per chat:
 - ``Forbidden`` (the person blocked the bot) fails the message and records the chat in ``blocked_chats``,
   where staff see it; ``BadRequest`` fails it with Telegram's reason. Neither is retried.
 - Nothing is lost: a row stays pending until Telegram has accepted it or refused it for good.
+- A row is claimed before it is sent (``storage/outbox.py``), so two senders never send it both. Once Telegram
+  has accepted it, marking it sent is retried until the database takes it, and the row is not sent again
+  meanwhile.
 
 The one gap the Bot API leaves open: it has no idempotency key. If the process dies after Telegram accepted a
 message but before the mark-sent commit (the time of one local SQLite commit), that message is sent once more
@@ -55,7 +58,7 @@ BACKOFF_MAX = 600.0
 
 SendFn = Callable[[int, Reply], Awaitable["int | None"]]
 ChatGuard = Callable[[int], AbstractAsyncContextManager[None]]
-Outcome = Literal["sent", "failed", "retry", "paused"]
+Outcome = Literal["sent", "failed", "retry", "paused", "taken"]
 
 
 async def record_blocked(db: Database, channel: str, chat_id: int, now: dt.datetime) -> None:
@@ -115,11 +118,19 @@ class OutboxSender:
         self._paused_until = 0.0  # time.monotonic() values
         self._next_retry = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._owner = outbox.claim_owner()
+        self._unmarked = outbox.SentButUnmarked(db)
 
     # --- lifecycle
 
     async def start(self) -> None:
         if self._task is None:
+            try:
+                released = await outbox.release_claims(self._db, self._channel)
+            except StorageUnavailable:
+                released = 0  # they lapse on their own
+            if released:
+                log.info("outbox: %d message(s) claimed by a stopped process will be sent again", released)
             self._stopping = False
             self._stopped.clear()
             self._task = asyncio.create_task(self._run(), name="outbox-sender")
@@ -186,12 +197,16 @@ class OutboxSender:
         """One pass: the oldest pending row of each chat, if it is due; returns how many rows were tried."""
         if self._paused_until > time.monotonic():
             return 0
+        if not await self._unmarked.flush():
+            # Sent but not yet marked: nothing else goes until the database takes the marks.
+            self._note_retry(self._backoff(0))
+            return 0
         tried = 0
         for message in await self._due_heads():
             if self._stopping:
                 break
             tried += 1
-            if await self.deliver(message) == "paused":
+            if await self.deliver(message) == "paused" or len(self._unmarked):
                 break
         return tried
 
@@ -202,19 +217,22 @@ class OutboxSender:
             "SELECT id, chat_id, kind, payload, case_id, attempts FROM ("
             " SELECT *, ROW_NUMBER() OVER (PARTITION BY chat_id ORDER BY id) AS place FROM outbox"
             " WHERE channel = ? AND sent_at IS NULL AND failed_at IS NULL"
-            ") WHERE place = 1 AND next_attempt_at <= ? ORDER BY id LIMIT ?",
-            (self._channel, self._now().isoformat(), self._batch_size),
+            ") WHERE place = 1 AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?"
+            " OR claimed_by = ?) ORDER BY id LIMIT ?",
+            (self._channel, self._now().isoformat(), self._now().isoformat(), self._owner, self._batch_size),
         )
         return [
             outbox.OutboxMessage(int(r["id"]), self._channel, int(r["chat_id"]), str(r["kind"]),
                                  outbox.payload_to_reply(r["payload"]), r["case_id"], int(r["attempts"]))
-            for r in rows
+            for r in rows if int(r["id"]) not in self._unmarked
         ]
 
     async def deliver(self, message: outbox.OutboxMessage) -> Outcome:
         """Send one row and record the outcome."""
         guard = self._chat_guard(message.chat_id) if self._chat_guard else contextlib.nullcontext()
         async with guard:
+            if not await self._claim(message):
+                return "taken"  # another sender has it
             try:
                 sent_id = await self._send(message.chat_id, message.reply)
             except RetryAfter as exc:
@@ -251,20 +269,22 @@ class OutboxSender:
             await self._mark_sent(message, sent_id)
         return "sent"
 
+    async def _claim(self, message: outbox.OutboxMessage) -> bool:
+        """Take the row before sending it; False when another sender holds it."""
+        return await outbox.claim(self._db, message.id, self._owner, self._now())
+
     async def _mark_sent(self, message: outbox.OutboxMessage, sent_id: int | None) -> None:
-        async with self._db.transaction() as tx:
-            await tx.execute(
-                "UPDATE outbox SET sent_at = ?, attempts = attempts + 1, message_id = ? WHERE id = ?",
-                (self._now().isoformat(), sent_id, message.id),
-            )
-            if message.kind == CASE_CARD and message.case_id is not None and sent_id is not None:
-                await tx.execute("UPDATE cases SET staff_message_id = ? WHERE id = ?", (sent_id, message.case_id))
+        """The channel accepted the row: mark it sent, retried until the database takes it (never raises for a
+        busy database; the row is not handed out again meanwhile)."""
+        card_of_case = message.case_id if message.kind == CASE_CARD else None
+        await self._unmarked.accepted(message.id, self._now(), sent_id, card_of_case=card_of_case)
 
     async def _mark_blocked(self, message: outbox.OutboxMessage, error: str) -> None:
         now = self._now().isoformat()
         async with self._db.transaction() as tx:
             await tx.execute(
-                "UPDATE outbox SET attempts = attempts + 1, failed_at = ?, last_error = ? WHERE id = ?",
+                "UPDATE outbox SET attempts = attempts + 1, failed_at = ?, last_error = ?, claimed_by = NULL,"
+                " claimed_until = NULL WHERE id = ?",
                 (now, f"Forbidden: {error}"[:500], message.id),
             )
             await tx.execute(

@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bot.channels import Health
-from bot.channels.telegram.app import KeyedLocks
 from bot.channels.telegram.outbox import OutboxSender, Outcome, record_blocked
 from bot.channels.zalo import CHANNEL, inbound
 from bot.channels.zalo.client import FileTooLarge, ZaloClient, ZaloError, classify
 from bot.channels.zalo.outbound import render
+from bot.fairness import KeyedLocks
 from handlers.core import esc
 from handlers.types import Attachment, Reply
 from storage import cases, files, outbox
@@ -69,6 +69,8 @@ class ZaloSender(OutboxSender):
 
     async def deliver(self, message: OutboxMessage) -> Outcome:
         async with self.zalo.chat_guard(message.chat_id):
+            if not await self._claim(message):
+                return "taken"  # another sender has it
             try:
                 await self.zalo.send(message.chat_id, message.reply)
             except ZaloError as exc:
