@@ -213,8 +213,8 @@ def _parse_weekday(raw: Any) -> int | None:
 
 def _parse_port(raw: Any) -> int:
     value = _parse_int(raw)
-    if not 0 <= value <= 65535:
-        raise ValueError(f"cổng phải từ 0 đến 65535 (0: một cổng còn trống bất kỳ), nhận được {raw!r}")
+    if not 1 <= value <= 65535:
+        raise ValueError(f"cổng phải từ 1 đến 65535, nhận được {raw!r}")
     return value
 
 
@@ -267,7 +267,7 @@ SETTINGS: tuple[Setting, ...] = (
             "with `WEBHOOK_URL` (1–256 characters A-Z a-z 0-9 _ -).", secret=True),
     Setting("HTTP_LISTEN", "str", "127.0.0.1", "Address of the HTTP server (Telegram webhook, Zalo webhook, "
             "`/healthz`), behind a reverse proxy."),
-    Setting("HTTP_PORT", "port", 8080, "Port of the HTTP server (0: any free port, printed at start)."),
+    Setting("HTTP_PORT", "port", 8080, "Port of the HTTP server (1–65535)."),
     Setting("ZALO_OA_ID", "str", "", "Zalo Official Account id. With the other `ZALO_` secrets set, the bot "
             "runs on the Zalo OA."),
     Setting("ZALO_APP_ID", "str", "", "Id of the Zalo app that manages the OA (developers.zalo.me)."),

@@ -71,12 +71,19 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "pakn.sqlite3"
 
 
+def free_port() -> int:
+    """A loopback port free right now (the system picks it), for a test's HTTP server or a dead address."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.fixture
 def settings_factory(db_path: Path) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
-        # HTTP_PORT 0: a test's HTTP server takes any free port, never the default one.
+        # A test's HTTP server takes a free loopback port, never the default one.
         values: dict[str, Any] = {"PAKN_DB": str(db_path), "ADMIN_IDS": "900", "STAFF_CHAT_ID": "-100500",
-                                  "HTTP_PORT": "0"}
+                                  "HTTP_PORT": str(free_port())}
         values.update({k.upper(): v for k, v in overrides.items()})
         return load_settings(environ={}, overrides=values)
 

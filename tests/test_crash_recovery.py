@@ -35,6 +35,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import free_port
 from tests.fake_bot_api import DEFAULT_TOKEN, FakeBot, FakeBotApi, FakeUser, Outgoing
 
 REPO = Path(__file__).resolve().parent.parent
@@ -74,7 +75,7 @@ class BotProcess:
                if k not in own and not k.startswith(("TELEGRAM_", "WEBHOOK_", "PAKN_"))}
         env.update({"PAKN_DB": str(self.db_path), "STAFF_CHAT_ID": str(STAFF_CHAT), "ADMIN_IDS": str(ADMIN),
                     "TELEGRAM_BOT_TOKEN": DEFAULT_TOKEN, "TELEGRAM_BASE_URL": self.api.base_url,
-                    "PYTHONPATH": str(REPO), "HTTP_PORT": "0"})
+                    "PYTHONPATH": str(REPO), "HTTP_PORT": str(free_port())})
         with self.log_path.open("ab") as log:
             log.write(f"--- start {self.starts + 1}\n".encode())
             log.flush()

@@ -29,6 +29,7 @@ from bot.settings import Settings
 from handlers.types import Reply
 from storage import outbox
 from storage.db import Database
+from tests.conftest import free_port
 from tests.fake_bot_api import DEFAULT_TOKEN, FakeBot, FakeBotApi
 from tests.test_storage_faults import LockHolder
 from tests.test_telegram_e2e import bot_running
@@ -78,7 +79,7 @@ class ChildBot:
                if k not in own and not k.startswith(("TELEGRAM_", "WEBHOOK_", "PAKN_"))}
         env.update({"PAKN_DB": str(self.db_path), "STAFF_CHAT_ID": str(STAFF_CHAT), "ADMIN_IDS": str(ADMIN),
                     "TELEGRAM_BOT_TOKEN": DEFAULT_TOKEN, "TELEGRAM_BASE_URL": self.api.base_url,
-                    "PYTHONPATH": str(REPO), "HTTP_PORT": "0"})
+                    "PYTHONPATH": str(REPO), "HTTP_PORT": str(free_port())})
         with self.log_path.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-c", CHILD, str(self.busy_timeout_ms), cwd=REPO, env=env,

@@ -61,6 +61,7 @@ def test_pakn_config_variable_names_the_file(tmp_path: Path) -> None:
         ({"DIGEST_TIME": "8 giờ"}, "DIGEST_TIME"),
         ({"HTTP_PORT": "70000"}, "HTTP_PORT"),
         ({"HTTP_PORT": "-1"}, "HTTP_PORT"),
+        ({"HTTP_PORT": "0"}, "HTTP_PORT"),
         ({"PAKN_MAX_ATTACHMENTS": "-1"}, "PAKN_MAX_ATTACHMENTS"),
         ({"WEBHOOK_URL": "http://bot.example.gov.vn/hook", "WEBHOOK_SECRET": "s"}, "WEBHOOK_URL"),
         ({"PAKN_MAX_ATTACHMENT_MB": "20000"}, "PAKN_MAX_ATTACHMENT_MB"),
@@ -124,8 +125,7 @@ def test_a_bad_setting_is_one_vietnamese_line(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "bot", "settings"], env={"PATH": "", "HTTP_PORT": "70000"},
                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == ("lỗi: Cài đặt HTTP_PORT không hợp lệ: cổng phải từ 0 đến 65535 (0: một cổng còn "
-                                   "trống bất kỳ), nhận được '70000'")
+    assert proc.stderr.strip() == "lỗi: Cài đặt HTTP_PORT không hợp lệ: cổng phải từ 1 đến 65535, nhận được '70000'"
 
 
 @pytest.mark.parametrize("subcommand", ["run", "chat", "backup x.sqlite3"])

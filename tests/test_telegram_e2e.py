@@ -8,7 +8,6 @@ import datetime as dt
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -31,6 +30,7 @@ from handlers.core import Core
 from handlers.types import Button, Document, Reply
 from storage import outbox
 from storage.db import Database
+from tests.conftest import free_port
 from tests.fake_bot_api import DEFAULT_TOKEN, FakeBot, FakeBotApi, FakeUser, Outgoing
 
 STAFF_CHAT = -100500
@@ -728,12 +728,6 @@ async def declared_too_large(port: int, path: str, size: int = 95 * 1024 * 1024)
     return int(status_line.split()[1])
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_bare_python_m_bot_without_a_channel_starts_the_console_chat(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -775,7 +769,7 @@ async def test_python_m_bot_run_polls_answers_and_stops_cleanly(tg: FakeBot, api
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_", "PAKN_"))}
     env.update({"PAKN_DB": str(tmp_path / "pakn.sqlite3"), "STAFF_CHAT_ID": str(STAFF_CHAT), "ADMIN_IDS": str(ADMIN),
                 "TELEGRAM_BOT_TOKEN": DEFAULT_TOKEN, "TELEGRAM_BASE_URL": api.base_url, "PYTHONPATH": str(REPO),
-                "HTTP_PORT": "0"})
+                "HTTP_PORT": str(free_port())})
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "run", cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
@@ -797,7 +791,7 @@ def _run_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
     own = {setting.name for setting in SETTINGS}
     env = {k: v for k, v in os.environ.items() if k not in own and not k.startswith(("TELEGRAM_", "WEBHOOK_", "PAKN_"))}
-    env.update({"PAKN_DB": str(tmp_path / "pakn.sqlite3"), "PYTHONPATH": str(REPO), "HTTP_PORT": "0", **extra})
+    env.update({"PAKN_DB": str(tmp_path / "pakn.sqlite3"), "PYTHONPATH": str(REPO), "HTTP_PORT": str(free_port()), **extra})
     return env
 
 
@@ -807,7 +801,7 @@ async def test_run_against_an_unreachable_or_refusing_bot_api_is_one_clear_line(
 ) -> None:
     """No traceback, no token, no aiohttp noise: one line a service log shows, and a non-zero status."""
     if bot_api == "unreachable":
-        base_url = f"http://127.0.0.1:{_free_port()}/bot"
+        base_url = f"http://127.0.0.1:{free_port()}/bot"
         token = DEFAULT_TOKEN
     else:
         base_url = api.base_url

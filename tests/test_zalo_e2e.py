@@ -9,7 +9,6 @@ import datetime as dt
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from bot.channels.telegram import outbox as telegram_outbox
 from bot.runtime import Runtime, running
 from bot.settings import Settings
 from storage.db import Database
+from tests.conftest import free_port
 from tests.fake_bot_api import DEFAULT_TOKEN, FakeBot, FakeBotApi
 from tests.fake_zalo import PHOTO, FakeZalo, ZaloUser, sign
 
@@ -382,17 +382,11 @@ async def test_more_than_five_choices_become_a_numbered_list_answered_by_number(
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def _start_bot(tmp_path: Path, **settings: str) -> tuple[asyncio.subprocess.Process, int]:
     from bot.settings import SETTINGS
 
     own = {setting.name for setting in SETTINGS}
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in own}
     env.update({"PAKN_DB": str(tmp_path / "pakn.sqlite3"), "STAFF_CHAT_ID": str(STAFF_CHAT), "ADMIN_IDS": str(ADMIN),
                 "HTTP_PORT": str(port), "PYTHONPATH": str(REPO), **settings})
