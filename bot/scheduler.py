@@ -159,7 +159,9 @@ async def housekeeping(core: Core) -> bool:
     await prune(core.db, now)
     pruned = await prune_bookkeeping(core.db, now, settings.unanswered_keep_days,
                                      outbox_keep_days=settings.outbox_keep_days,
-                                     idle_minutes=settings.pakn_idle_minutes)
+                                     idle_minutes=settings.pakn_idle_minutes,
+                                     zalo_user_keep_days=settings.zalo_user_keep_days,
+                                     staff_audit_keep_days=settings.staff_audit_keep_days)
     if any(pruned.values()):
         log.info("housekeeping: forgot %s", ", ".join(f"{n} {what}" for what, n in pruned.items()))
     return await remind_due_requests(core) > 0

@@ -326,6 +326,11 @@ SETTINGS: tuple[Setting, ...] = (
             maximum=365),
     Setting("UNANSWERED_KEEP_DAYS", "positive int", 180,
             "Days an unanswered question is kept for staff (/chuahoi) before it is deleted.", maximum=3650),
+    Setting("ZALO_USER_KEEP_DAYS", "positive int", 90,
+            "Days a Zalo follower with no case, no pending message and no open conversation is kept after their last "
+            "message before their Zalo id is forgotten.", maximum=3650),
+    Setting("STAFF_AUDIT_KEEP_DAYS", "positive int", 1825,
+            "Days a staff and role change record is kept before it is deleted.", maximum=36500),
     Setting("MESSAGES_PER_MINUTE", "positive int", 20,
             "Messages and button presses one person may send per minute; past it they get one warning and the rest "
             "are dropped. Staff are not limited.", maximum=10_000),

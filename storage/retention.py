@@ -184,13 +184,18 @@ KEEP_BUTTON_TOKENS = dt.timedelta(days=180)
 KEEP_IDLE_CONVERSATIONS = dt.timedelta(days=1)
 # Unanswered questions are kept this long unless the UNANSWERED_KEEP_DAYS setting says otherwise.
 KEEP_UNANSWERED_DAYS = 180
+# A Zalo follower's id is kept this long after their last message unless ZALO_USER_KEEP_DAYS says otherwise.
+KEEP_ZALO_USER_DAYS = 90
+# Staff and role changes are kept this long (5 years) unless STAFF_AUDIT_KEEP_DAYS says otherwise.
+KEEP_STAFF_AUDIT_DAYS = 1825
 # Rows deleted per transaction, so the bot never stops answering for long.
 PRUNE_BATCH = 2000
 
 
 async def prune_bookkeeping(db: Database, now: dt.datetime,
                             unanswered_keep_days: int = KEEP_UNANSWERED_DAYS, *, outbox_keep_days: int = 2,
-                            idle_minutes: int = 30) -> dict[str, int]:
+                            idle_minutes: int = 30, zalo_user_keep_days: int = KEEP_ZALO_USER_DAYS,
+                            staff_audit_keep_days: int = KEEP_STAFF_AUDIT_DAYS) -> dict[str, int]:
     """Delete processed update ids, button tokens, unanswered questions, the web console's sign-in links and
     sessions, delivered (or failed) outbox messages and forgotten conversations past their keeping time, and
     blocked chats that have no case; return how many of each.
@@ -220,7 +225,25 @@ async def prune_bookkeeping(db: Database, now: dt.datetime,
             (utc - KEEP_PROCESSED_UPDATES).isoformat(),)),
         "unanswered_questions": await unanswered.prune(db, now, unanswered_keep_days),
         **await web_auth.prune(db, now),
+        "idle zalo users": await _forget_idle_zalo_users(db, utc - dt.timedelta(days=zalo_user_keep_days)),
+        "staff_audit": await _delete_in_batches(db, "staff_audit", "at", "?", (
+            (utc - dt.timedelta(days=staff_audit_keep_days)).isoformat(),)),
     }
+
+
+async def _forget_idle_zalo_users(db: Database, cutoff: dt.datetime) -> int:
+    """Forget the Zalo ids nothing needs any more: no case of the chat (staff answer it by that id), no message
+    waiting to go to it, no guided step open, and no message from them since ``cutoff``."""
+    async with db.transaction() as tx:
+        return await tx.execute_rowcount(
+            "DELETE FROM zalo_users WHERE coalesce(last_interaction_at, created_at) < ?"
+            " AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.citizen_channel = 'zalo'"
+            " AND c.citizen_chat_id = zalo_users.chat_id)"
+            " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.channel = 'zalo' AND o.chat_id = zalo_users.chat_id"
+            " AND o.sent_at IS NULL AND o.failed_at IS NULL)"
+            " AND NOT EXISTS (SELECT 1 FROM conversations v WHERE v.channel = 'zalo'"
+            " AND v.chat_id = zalo_users.chat_id)",
+            (cutoff.isoformat(),))
 
 
 async def _delete_unused_files(db: Database, now: dt.datetime) -> int:

@@ -570,3 +570,32 @@ async def test_an_erasure_request_close_to_its_deadline_is_shown_to_staff_again_
     assert reminder is not None and reminder["chat_id"] == STAFF_CHAT
     text = outbox.payload_to_reply(reminder["payload"]).text
     assert "hạn 12:00 10/07/2025" in text and NAME not in text
+
+
+async def test_an_idle_zalo_follower_and_old_staff_audit_rows_are_forgotten_by_housekeeping(
+    core: Core, person: Any, db: Database
+) -> None:
+    """A follower who never filed a case is forgotten after ZALO_USER_KEEP_DAYS; an id a case, a pending message or
+    an open step still needs is kept. Staff audit rows go after STAFF_AUDIT_KEEP_DAYS."""
+    from storage.retention import prune_bookkeeping
+
+    await citizen_intake(person(CITIZEN))
+    now = core.now()
+    old = (now - dt.timedelta(days=91)).isoformat()
+    async with db.transaction() as tx:
+        await tx.executemany("INSERT INTO zalo_users (chat_id, user_id, last_interaction_at, created_at)"
+                             " VALUES (?, ?, ?, ?)", [(1, "idle", old, old), (2, "has-case", old, old),
+                                                       (3, "pending", old, old), (4, "in-a-step", old, old),
+                                                       (5, "recent", now.isoformat(), old)])
+        await tx.execute("UPDATE cases SET citizen_channel = 'zalo', citizen_chat_id = 2")
+        await tx.execute("UPDATE outbox SET channel = 'zalo', chat_id = 3 WHERE id = (SELECT min(id) FROM outbox)")
+        await tx.execute("INSERT INTO conversations (channel, user_id, chat_id, flow, step, updated_at)"
+                         " VALUES ('zalo', 'in-a-step', 4, 'pakn', 'content', ?)", (now.isoformat(),))
+        await tx.executemany("INSERT INTO staff_audit (at, actor, action, user_id) VALUES (?, 'admin', 'add', ?)",
+                             [((now - dt.timedelta(days=1826)).isoformat(), 1),
+                              ((now - dt.timedelta(days=1824)).isoformat(), 2)])
+    pruned = await prune_bookkeeping(db, now, zalo_user_keep_days=90, staff_audit_keep_days=1825)
+    assert pruned["idle zalo users"] == 1 and pruned["staff_audit"] == 1
+    assert [r["user_id"] for r in await db.fetchall("SELECT user_id FROM zalo_users ORDER BY chat_id")] == [
+        "has-case", "pending", "in-a-step", "recent"]
+    assert [r["user_id"] for r in await db.fetchall("SELECT user_id FROM staff_audit")] == [2]
