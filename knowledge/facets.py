@@ -196,10 +196,10 @@ class FacetSpec:
         out = []
         for facet, value in facets.items():
             if facet not in self.values:
-                out.append(f"unknown facet {facet!r} (known: {', '.join(sorted(self.values))})")
+                out.append(f"khía cạnh {facet!r} không có trong danh sách (đã có: {', '.join(sorted(self.values))})")
             elif value not in self.values[facet]:
-                out.append(f"unknown value {value!r} of facet {facet!r} "
-                           f"(known: {', '.join(sorted(self.values[facet]))})")
+                out.append(f"giá trị {value!r} của khía cạnh {facet!r} không có trong danh sách "
+                           f"(đã có: {', '.join(sorted(self.values[facet]))})")
         return out
 
 

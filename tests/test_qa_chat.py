@@ -233,8 +233,8 @@ async def test_broken_knowledge_base_is_refused_and_the_old_one_stays(
     )
     seen = check(await Person(core, STAFF).send("/napkb"))
     assert "Không nạp được cơ sở tri thức mới" in seen and "được giữ nguyên" in seen
-    assert "hoi-dap.yaml: bad YAML" in seen
-    assert "hoi-nghi-hoi-thao-quoc-te.yaml: 2.002311: sections[6].body: placeholder {{ org.fax }} has no setting" in seen
+    assert "hoi-dap.yaml: YAML sai" in seen
+    assert "hoi-nghi-hoi-thao-quoc-te.yaml: 2.002311: sections[6].body: chỗ điền {{ org.fax }} không có thiết lập tương ứng" in seen
     assert core.kb is old
     assert "Mã thủ tục: 2.002312" in check(await Person(core, "1001").send("hoi thao quoc te khong thuoc tham quyen ttg"))
 
@@ -284,7 +284,7 @@ def test_ask_batch_prints_one_json_line_per_question(
 
 def test_ask_needs_a_question(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ask"]) == 2
-    assert "QUESTION" in capsys.readouterr().err
+    assert "CÂU_HỎI" in capsys.readouterr().err
 
 
 def test_ask_json_from_the_shell() -> None:
@@ -405,9 +405,9 @@ async def test_staff_teach_the_bot_an_unanswered_question_and_it_stays_learned(
     monkeypatch.setenv("PAKN_DB", str(settings.pakn_db))
     assert main(["kb", "check", str(folder)]) == 0
     out = capsys.readouterr().out
-    assert "learned aliases: 2" in out
-    assert "«cái giấy cho phép họp với người Nhật xin chỗ nào» → 2.002312 (by telegram:900" in out
-    assert "note: referrals.yaml: Hộ chiếu, thị thực, xuất nhập cảnh: no competent body named yet" in out
+    assert "cách hỏi đã học: 2" in out
+    assert "«cái giấy cho phép họp với người Nhật xin chỗ nào» → 2.002312 (bởi telegram:900" in out
+    assert "ghi chú: referrals.yaml: Hộ chiếu, thị thực, xuất nhập cảnh: chưa nêu cơ quan có thẩm quyền" in out
 
     alias = await db.fetchone("SELECT id FROM learned_aliases WHERE created_by = 'web:7'")
     assert alias is not None
