@@ -124,6 +124,23 @@ async def test_fallback_gives_the_hotline_once_it_is_set(
     assert "đường dây nóng của Sở Ngoại vụ: 0225 3 123 456" in check(await citizen.send("lịch chiếu phim cuối tuần"))
 
 
+@pytest.mark.parametrize(("hotline", "label"), [("", "☎️ Liên hệ"), ("0225 3 123 456", "☎️ Liên hệ, đường dây nóng")])
+async def test_the_contact_button_names_a_hotline_only_when_one_is_set(
+    settings_factory: Callable[..., Settings], db: Database, clock: Clock, hotline: str, label: str
+) -> None:
+    settings = settings_factory(ORG_HOTLINE=hotline)
+    citizen = Person(q_and_a_core(settings, db, clock, load_for_settings(settings)), "1001")
+
+    def contact_labels() -> list[str]:
+        return [b.label for r in citizen.last for row in r.buttons for b in row if b.data == "menu:contact"]
+
+    for ask in ("/start", "lịch chiếu phim cuối tuần", "làm hộ chiếu ở đâu", "/huy"):
+        check(await citizen.send(ask))
+        assert contact_labels() == [label], (ask, contact_labels())
+    seen = check(await citizen.press("menu:contact"))
+    assert ("Đường dây nóng" in seen) == bool(hotline)
+
+
 async def test_greeting_gets_the_menu_not_an_answer(person: Callable[..., Person], db: Database) -> None:
     citizen = person()
     seen = check(await citizen.send("Xin chào!"))
