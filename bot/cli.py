@@ -11,14 +11,17 @@ import argparse
 import datetime as dt
 import importlib
 import logging
+import os
 import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from types import ModuleType
 from typing import Any, NoReturn
 
+from bot.logs import configure_logging, redact_secrets
 from bot.settings import Settings, SettingsError, load_settings
 
 SUBCOMMANDS = (
@@ -147,6 +150,18 @@ def progress_bar(total: int, label: str, *, enabled: bool) -> Iterator[Any]:
         yield bar
 
 
+def write_private(out: Path, content: bytes) -> None:
+    """Write a file readable by its owner only (mode 0600: exports and reports hold personal data), whole or
+    not at all: through ``FILE.partial``, renamed once complete."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".partial")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(content)
+    tmp.replace(out)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     modules = _modules()
     parser = build_parser(modules)
@@ -155,17 +170,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args([*(sys.argv[1:] if argv is None else argv), "run"])
         # No subcommand: without any channel configured, the console chat starts (see bot/cmd_run.py).
         args.implicit = True
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    configure_logging(logging.INFO)
     try:
         result: int = modules[args.command].run(args)
         return result
     except CliError as exc:
-        print(f"lỗi: {exc}", file=sys.stderr)
+        print(f"lỗi: {redact_secrets(str(exc))}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:
         return 130
     except (OSError, ValueError) as exc:
-        print(f"lỗi: {exc}", file=sys.stderr)
+        print(f"lỗi: {redact_secrets(str(exc))}", file=sys.stderr)
         return 1

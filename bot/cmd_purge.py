@@ -18,16 +18,17 @@ from bot.cli import CliError, settings_from
 from storage.db import Database
 from storage.retention import purge_personal_data, purgeable_count
 
-WHAT = "họ tên, số điện thoại, địa chỉ, thư điện tử, mã trò chuyện, tệp đính kèm, ý kiến đánh giá"
+WHAT = ("họ tên, số điện thoại, địa chỉ, thư điện tử, mã trò chuyện, tệp đính kèm, ý kiến đánh giá, tin nhắn gửi "
+        "người dân; các thông tin đó được thay bằng «[đã xóa]» ở mọi chỗ nội dung, trả lời, ghi chú nhắc lại")
 YES = {"co", "c", "yes", "y"}
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("purge", help="xóa dữ liệu cá nhân của các PAKN đã xong từ lâu",
                        description=f"Xóa dữ liệu cá nhân ({WHAT}) của các PAKN đã xong (đã trả lời, đã chuyển "
-                                   "hoặc không tiếp nhận) quá SỐ_NGÀY ngày. Số liệu, nội dung và lịch sử xử lý được "
-                                   "giữ, nên báo cáo không đổi. Lệnh cho biết số PAKN sẽ bị xóa rồi hỏi lại; chạy "
-                                   "bằng script thì thêm --yes.")
+                                   "hoặc không tiếp nhận) quá SỐ_NGÀY ngày. Số liệu, trạng thái và lịch sử xử lý "
+                                   "(người dân được ẩn danh) được giữ, nên báo cáo không đổi. Lệnh cho biết số PAKN "
+                                   "sẽ bị xóa rồi hỏi lại; chạy bằng script thì thêm --yes.")
     p.add_argument("--older-than", type=int, required=True, metavar="SỐ_NGÀY",
                    help="số ngày kể từ khi PAKN đã xong")
     p.add_argument("--yes", action="store_true", help="không hỏi lại (cho script)")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import periods
-from bot.cli import CliError, settings_from
+from bot.cli import CliError, settings_from, write_private
 from bot.reports import BINARY_FORMATS, EXTENSIONS, FORMATS, Report, file_name, load_report, render
 from storage.db import Database
 
@@ -85,7 +85,4 @@ async def _load(path: Path, period: periods.Period, *, with_cases: bool) -> Repo
 
 
 def _write(out: Path, content: bytes) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".partial")
-    tmp.write_bytes(content)
-    tmp.replace(out)
+    write_private(out, content)

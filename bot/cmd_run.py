@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.cli import CliError, settings_from
+from bot.logs import configure_logging, redact_secrets, setting_secrets
 
 NO_TOKEN = (
     "chưa cấu hình kênh nào (TELEGRAM_BOT_TOKEN, các thiết lập ZALO_): mở trò chuyện trên bàn điều khiển. "
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from bot.runtime import NO_CHANNEL, configured_channels
 
     settings = settings_from(args)
-    logging.getLogger().setLevel(settings.log_level)
+    configure_logging(settings.log_level, secrets=setting_secrets(settings))
     if not configured_channels(settings):
         if getattr(args, "implicit", False):
             # Bare `python -m bot`: the console chat, as the README says.
@@ -103,7 +104,7 @@ async def _serve(settings: Any) -> int:
     except InvalidToken:
         raise CliError("TELEGRAM_BOT_TOKEN bị Bot API từ chối (mã bot không hợp lệ)") from None
     except TelegramError as exc:
-        reason = str(exc).replace(settings.telegram_bot_token, "***") or type(exc).__name__
+        reason = redact_secrets(str(exc), setting_secrets(settings)) or type(exc).__name__
         raise CliError(f"không dùng được Bot API tại {settings.telegram_base_url}: {reason}") from None
     except OSError as exc:
         raise CliError(f"không lắng nghe được tại {settings.http_listen}:{settings.http_port}: {exc.strerror}") from None

@@ -147,14 +147,19 @@ async def enqueue_monthly_report(core: Core, make_replies: Callable[..., Any], *
 
 
 async def housekeeping(core: Core) -> bool:
-    """Forget handled updates in the inbox, and processed update ids, Zalo events, unused stored files and button
-    tokens past their time. Queues nothing."""
+    """Forget handled updates in the inbox, and processed update ids, Zalo events, unused stored files, button
+    tokens, delivered outbox messages and idle conversations past their time; remind staff of erasure requests
+    close to their deadline (the only thing it queues)."""
     from bot.channels.telegram.inbox import prune
+    from handlers.privacy import remind_due_requests
     from storage.retention import prune_bookkeeping
 
     now = core.now()
+    settings = core.settings
     await prune(core.db, now)
-    pruned = await prune_bookkeeping(core.db, now, core.settings.unanswered_keep_days)
+    pruned = await prune_bookkeeping(core.db, now, settings.unanswered_keep_days,
+                                     outbox_keep_days=settings.outbox_keep_days,
+                                     idle_minutes=settings.pakn_idle_minutes)
     if any(pruned.values()):
         log.info("housekeeping: forgot %s", ", ".join(f"{n} {what}" for what, n in pruned.items()))
-    return False
+    return await remind_due_requests(core) > 0

@@ -21,6 +21,7 @@ FEATURES = (
     "handlers.tracking",
     "handlers.staff",
     "handlers.reports",
+    "handlers.privacy",
     "handlers.web_signin",
 )
 

@@ -76,6 +76,9 @@ class Router:
     on_text: CommandHandler | None = None
     # Asked by a flow's owner to repeat its current question after an interruption.
     flow_prompts: dict[str, FlowHandler] = field(default_factory=dict)
+    # Flows that take input in the staff group (and in the person's private chat); every other flow is
+    # private and takes input only from the private chat it started in.
+    group_flows: set[str] = field(default_factory=set)
 
     def command(
         self,
@@ -163,6 +166,13 @@ class Core:
         staff_chat = self.settings.staff_chat_id
         return staff_chat is not None and event.chat_id == staff_chat
 
+    def flow_takes(self, convo: conversations.Conversation, event: Event) -> bool:
+        """Whether ``event`` may be input for ``convo``: a private flow (a PAKN draft, a rating comment) only
+        from its own private chat; a staff step from the staff group or the person's private chat."""
+        if convo.flow in self.router.group_flows:
+            return event.is_private or self.is_staff_chat(event)
+        return event.is_private and event.chat_id == convo.chat_id
+
     def staff_destination(self) -> tuple[str, int] | None:
         """Where case cards and reminders go: the Telegram staff group, if one is set."""
         if self.settings.staff_chat_id is None:
@@ -192,10 +202,8 @@ class Core:
 
     async def handle(self, event: Event) -> list[Reply]:
         """Route one event; never raises for bad input or a busy database."""
-        if event.chat_type == "channel":
-            return []
-        if event.chat_type == "group" and not self.is_staff_chat(event):
-            return []
+        if event.chat_type != "private" and not self.is_staff_chat(event):
+            return await self._leave(event)
         event = sanitize(event)
         mark: UpdateMark | None = None
         marker = None
@@ -222,6 +230,22 @@ class Core:
             if marker is not None:
                 CURRENT_UPDATE.reset(marker)
 
+    async def _leave(self, event: Event) -> list[Reply]:
+        """A group or channel that is not the staff group: the bot leaves it and keeps nothing from it (the
+        update is marked handled and its stored copy in the inbox is deleted)."""
+        if event.update_id is not None:
+            try:
+                async with self.db.transaction() as tx:
+                    await tx.execute(
+                        "INSERT OR IGNORE INTO processed_updates (channel, update_id, processed_at)"
+                        " VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ'))", (event.channel, event.update_id))
+                    await tx.execute("DELETE FROM inbox WHERE channel = ? AND update_id = ?",
+                                     (event.channel, event.update_id))
+            except StorageUnavailable:
+                log.warning("storage unavailable while leaving a group", exc_info=True)
+        log.info("left a %s that is not the staff group", event.chat_type)
+        return [Reply(leave_chat=True)]
+
     async def _dispatch(self, event: Event) -> list[Reply]:
         if event.command is not None:
             return await self._on_command(event)
@@ -230,12 +254,14 @@ class Core:
         convo = await conversations.get(self.db, event.channel, event.user_id)
         if convo is not None:
             handler = self.router.flows.get(convo.flow)
-            cancel = self.router.commands.get("huy")
-            if handler is not None and cancel is not None and is_cancel_word(event.text):
-                return await cancel.handler(self, event)
-            if handler is not None:
+            if handler is None:
+                await conversations.clear(self.db, event.channel, event.user_id)
+            elif self.flow_takes(convo, event):
+                cancel = self.router.commands.get("huy")
+                if cancel is not None and is_cancel_word(event.text):
+                    return await cancel.handler(self, event)
                 return await handler(self, event, convo)
-            await conversations.clear(self.db, event.channel, event.user_id)
+            # Otherwise the flow belongs to another chat: this message is not its input.
         if event.chat_type == "group":
             # In the staff group only commands and buttons are for the bot; chatter between staff is not.
             return []

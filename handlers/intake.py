@@ -13,6 +13,7 @@ import logging
 import re
 import unicodedata
 
+from handlers import privacy
 from handlers.core import TEXT_NOT_STAFF, Core, Router, esc, fit_html, numeric_id
 from handlers.menu import menu_buttons, unique_labels
 from handlers.types import Attachment, Button, Event, Reply
@@ -85,8 +86,8 @@ T_CONSENT = (
     "• <b>Mục đích</b>: chỉ để tiếp nhận, xử lý, trả lời PAKN này và thống kê số liệu (không nêu danh tính).\n"
     "• <b>Ai xử lý</b>: cán bộ được giao của {org}; nếu vụ việc thuộc thẩm quyền cơ quan khác, hồ sơ được "
     "chuyển đến cơ quan đó.\n"
-    "• <b>Quyền của bạn</b>: xem, sửa, yêu cầu xóa dữ liệu hoặc rút lại sự đồng ý bằng cách liên hệ Sở; "
-    "yêu cầu được trả lời trong 72 giờ.\n\n"
+    "• <b>Quyền của bạn</b>: xem, sửa, yêu cầu xóa dữ liệu hoặc rút lại sự đồng ý (gõ /xoadulieu, hoặc liên hệ "
+    "Sở); yêu cầu được trả lời trong 72 giờ.\n\n"
     "Bạn có đồng ý không?"
 )
 T_STAFF_INFORMED = (
@@ -252,11 +253,10 @@ async def prompt(core: Core, event: Event, convo: Conversation) -> list[Reply]:
         return [Reply(text, [[Button(label, "pk:att=done")]])]
     if step == "consent":
         if _staff(convo):
-            return [Reply(T_STAFF_INFORMED, [[Button("Đã thông báo cho người gửi", "pk:consent=yes")],
-                                             [Button("Hủy phiếu", "pk:cancel")]])]
-        org = esc(core.settings.org_short_name)
-        return [Reply(T_CONSENT.format(org=org), [[Button("Tôi đồng ý", "pk:consent=yes")],
-                                                  [Button("Không đồng ý", "pk:consent=no")]])]
+            return [Reply(consent_notice(core, convo), [[Button("Đã thông báo cho người gửi", "pk:consent=yes")],
+                                                        [Button("Hủy phiếu", "pk:cancel")]])]
+        return [Reply(consent_notice(core, convo), [[Button("Tôi đồng ý", "pk:consent=yes")],
+                                                    [Button("Không đồng ý", "pk:consent=no")]])]
     if step == "name":
         return [Reply(T_NAME)]
     if step == "phone":
@@ -277,6 +277,13 @@ async def prompt(core: Core, event: Event, convo: Conversation) -> list[Reply]:
         rows.append([Button("↩️ Quay lại", "pk:edit=back")])
         return [Reply("Bạn muốn sửa mục nào?", rows)]
     return [Reply("Vui lòng gõ /huy rồi bắt đầu lại.")]
+
+
+def consent_notice(core: Core, convo: Conversation) -> str:
+    """The consent notice exactly as it is shown (its hash is the version recorded with the case)."""
+    if _staff(convo):
+        return T_STAFF_INFORMED
+    return T_CONSENT.format(org=esc(core.settings.org_short_name))
 
 
 def summary_text(core: Core, convo: Conversation) -> str:
@@ -325,13 +332,17 @@ NEXT_STEP = {
 }
 
 
-async def _advance(core: Core, event: Event, convo: Conversation, *, extra: list[Reply] | None = None) -> list[Reply]:
-    """Go to the next step (or back to the summary when editing), save, and ask its question."""
+async def _advance(core: Core, event: Event, convo: Conversation, *, extra: list[Reply] | None = None,
+                   notice: str | None = None) -> list[Reply]:
+    """Go to the next step (or back to the summary when editing), save, and ask its question; ``notice`` is the
+    consent notice just agreed to, kept in the same transaction."""
     if convo.data.pop("editing", False):
         convo.step = "confirm"
     else:
         convo.step = NEXT_STEP[convo.step]
     async with core.db.transaction() as tx:
+        if notice is not None:
+            await privacy.remember_notice(tx, notice, core.now())
         await conversations.save(tx, convo, core.now())
     return (extra or []) + await prompt(core, event, convo)
 
@@ -407,7 +418,9 @@ async def _expire(core: Core, convo: Conversation) -> list[Reply]:
 async def on_button(core: Core, event: Event, arg: str) -> list[Reply]:
     """Buttons inside the intake (data ``pk:...``): only valid for the person's own draft at its step."""
     convo = await conversations.get(core.db, event.channel, event.user_id)
-    if convo is None or convo.flow != FLOW:
+    if convo is None or convo.flow != FLOW or not core.flow_takes(convo, event):
+        if not event.is_private:
+            return []
         return [Reply("Phiếu này không còn hiệu lực (đã gửi, đã hủy hoặc hết hạn). Gõ /phananh để gửi phiếu mới.")]
     if _expired(core, convo):
         return await _expire(core, convo)
@@ -454,9 +467,13 @@ async def on_button(core: Core, event: Event, arg: str) -> list[Reply]:
     elif key == "att" and value == "done":
         pass
     elif key == "consent" and value == "yes":
+        notice = consent_notice(core, convo)
         data["consent_at"] = core.now().isoformat()
+        data["consent_notice"] = privacy.notice_hash(notice)
+        data["consent_update"] = f"{event.channel}:{event.update_id}" if event.update_id is not None else ""
+        return await _advance(core, event, convo, notice=notice)
     elif key == "consent" and value == "no":
-        await conversations.clear(core.db, event.channel, event.user_id)
+        await privacy.forget_refused_draft(core, event)
         return [Reply(T_NO_CONSENT, menu_buttons(core.settings), remove_keyboard=True)]
     elif key == "pub" and value in ("yes", "no"):
         data["publish"] = value == "yes"
@@ -653,6 +670,7 @@ async def submit(core: Core, event: Event, convo: Conversation) -> list[Reply]:
             consent_note="staff: citizen informed" if staff else "citizen consented in chat",
             entered_by=numeric_id(event.user_id) if staff else None,
         )
+        await privacy.add_consent_event(tx, case, now=now, actor=f"{event.channel}:{event.user_id}", data=data)
         for att in data.get("attachments", []):
             await cases.add_attachment(tx, case.id, event.channel, att, now)
         if data.get("publish"):

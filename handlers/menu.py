@@ -26,6 +26,7 @@ TEXT_HELP = (
     "/phananh — gửi phản ánh, kiến nghị\n"
     "/tracuu — xem các PAKN bạn đã gửi; /tracuu MÃ — xem một PAKN\n"
     "/huy — hủy việc đang làm dở\n"
+    "/xoadulieu — rút lại sự đồng ý, yêu cầu xóa dữ liệu cá nhân\n"
     "/help — hướng dẫn này\n\n"
     "Muốn hỏi về thủ tục, bạn chỉ cần gõ câu hỏi, ví dụ: <i>hồ sơ xin phép tổ chức hội thảo quốc tế</i>."
 )
@@ -152,7 +153,7 @@ async def cancel(core: Core, event: Event) -> list[Reply]:
     from storage import conversations
 
     convo = await conversations.get(core.db, event.channel, event.user_id)
-    if convo is None:
+    if convo is None or not core.flow_takes(convo, event):
         return [Reply(TEXT_NOTHING_TO_CANCEL, menu_buttons(core.settings))]
     await conversations.clear(core.db, event.channel, event.user_id)
     return [Reply(TEXT_CANCELLED, menu_buttons(core.settings), remove_keyboard=True)]

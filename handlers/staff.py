@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, cast
 
 from handlers import workflow
@@ -112,6 +112,10 @@ ACTION_LABELS = {
     "rate_comment": "Người dân góp ý",
     "citizen_unreachable": "Không gửi được tin cho người dân qua Zalo (quá 7 ngày)",
     "purge": "Xóa dữ liệu cá nhân",
+    "purge_personal_data": "Xóa dữ liệu cá nhân",
+    "consent": "Đồng ý xử lý dữ liệu cá nhân",
+    "erasure_request": "Người dân yêu cầu xóa dữ liệu cá nhân",
+    "erasure_kept": "Giữ lại dữ liệu theo quy định lưu trữ",
     "publish": "Công khai trên trang công khai",
     "unpublish": "Gỡ khỏi trang công khai",
 }
@@ -201,7 +205,7 @@ async def _history_actor(core: Core, src: Database | Transaction, actor: str) ->
         await _staff_row(src, int(user_id)) is not None or await core.role(user_id) is not None
     ):
         return await person_html(core, src, int(user_id))
-    if actor.startswith(("telegram:", "zalo:", "console:")):
+    if actor == "citizen" or actor.startswith(("telegram:", "zalo:", "console:")):
         return "Người dân"
     return esc(actor)
 
@@ -662,7 +666,8 @@ async def show_command(core: Core, event: Event) -> list[Reply]:
     case, _, problem = await _case_command(core, event, "xem", need_text=None)
     if case is None:
         return problem
-    text = await case_detail(core, case)
+    # In the group the contact is masked as on the card; the full one only in a private chat with the bot.
+    text = await case_detail(core, case, masked=not event.is_private)
     replies = [Reply(piece) for piece in chunk_text(text)]
     files = await cases.attachments(core.db, case.id)
     for number, row in enumerate(files, start=1):
@@ -680,8 +685,24 @@ async def show_command(core: Core, event: Event) -> list[Reply]:
     return replies
 
 
-async def case_detail(core: Core, case: Case) -> str:
-    """The full staff view of a case: personal data, outcome, and every history event."""
+def mask_email(email: str | None) -> str:
+    """``ngoc.tran@example.com`` → ``n***@example.com``."""
+    local, at, domain = (email or "").partition("@")
+    return f"{local[:1]}***@{domain}" if at else mask_phone(email)
+
+
+def _contact_masker(case: Case) -> Callable[[str], str]:
+    """Hides the case's phone and e-mail wherever a text quotes them (for the staff group)."""
+    from storage.retention import redactor
+
+    pattern = redactor([case.phone, case.email])
+    return (lambda text: text) if pattern is None else (lambda text: pattern.sub("***", text))
+
+
+async def case_detail(core: Core, case: Case, *, masked: bool = False) -> str:
+    """The full staff view of a case: personal data, outcome, and every history event. ``masked`` (the staff
+    group): name, phone, e-mail and address as on the card, and the phone and e-mail hidden in every text."""
+    hide = _contact_masker(case) if masked else (lambda text: text)
     lines = [
         f"<b>{esc(case.code)}</b> · {esc(cases.KIND_LABELS.get(case.kind, case.kind))} · "
         f"{esc(cases.CATEGORY_LABELS.get(case.category, case.category))}",
@@ -700,7 +721,11 @@ async def case_detail(core: Core, case: Case) -> str:
     lines.append("<b>Người gửi</b>")
     if case.purged_at:
         purged = _local(core, case.purged_at)
-        lines.append(f"<i>Dữ liệu cá nhân đã được xóa lúc {purged} theo thời hạn lưu trữ.</i>")
+        lines.append(f"<i>Dữ liệu cá nhân đã được xóa lúc {purged}.</i>")
+    elif masked:
+        lines.append(f"Họ tên: {esc(mask_name(case.name) or '—')} · ĐT {esc(mask_phone(case.phone) or '—')}"
+                     + (f" · Thư điện tử: {esc(mask_email(case.email))}" if case.email else ""))
+        lines.append(f"<i>Thông tin liên hệ đầy đủ: nhắn riêng cho bot /xem {esc(case.code)}</i>")
     else:
         lines.append(f"Họ tên: {esc(case.name or '—')}")
         lines.append(f"Điện thoại: {esc(case.phone or '—')}")
@@ -721,11 +746,11 @@ async def case_detail(core: Core, case: Case) -> str:
             lines.append("⚠️ Người dân đã chặn bot: tin nhắn không tới được, hãy liên hệ qua điện thoại/thư.")
     else:
         lines.append("Người dân không nhắn tin với bot: trả lời bằng điện thoại, thư hoặc thư điện tử.")
-    lines += ["", "<b>Nội dung</b>", esc(breakable(case.content))]
+    lines += ["", "<b>Nội dung</b>", esc(breakable(hide(case.content)))]
     if case.answer:
         method = ANSWER_METHODS.get(case.answer_method or "") or cases.CHANNEL_LABELS.get(
             case.answer_method or "", case.answer_method or "")
-        lines += ["", f"<b>Trả lời</b> (qua {esc(method)})", esc(breakable(case.answer))]
+        lines += ["", f"<b>Trả lời</b> (qua {esc(method)})", esc(breakable(hide(case.answer)))]
     if case.forwarded_to:
         lines.append(f"Đã chuyển đến: {esc(breakable(case.forwarded_to))}")
     if case.reject_reason:
@@ -733,7 +758,7 @@ async def case_detail(core: Core, case: Case) -> str:
     if case.satisfaction:
         label = dict(SATISFACTION).get(case.satisfaction, case.satisfaction)
         comment = case.satisfaction_comment
-        said = f" — {esc(breakable(comment))}" if comment else ""
+        said = f" — {esc(breakable(hide(comment)))}" if comment else ""
         lines.append(f"Đánh giá của người dân: {esc(label)}{said}")
     lines += ["", "<b>Lịch sử</b>"]
     for item in await cases.events(core.db, case.id):
@@ -747,7 +772,7 @@ async def case_detail(core: Core, case: Case) -> str:
         lines.append(f"• {_local(core, item.at)} · {who} · {what}{change}")
         if item.detail:
             # No tags around the detail: it may span lines, and a long history is split between lines.
-            lines.append(f"  ↳ {esc(breakable(item.detail))}")
+            lines.append(f"  ↳ {esc(breakable(hide(item.detail)))}")
     return "\n".join(lines)
 
 
@@ -906,3 +931,4 @@ def register(router: Router) -> None:
     for flow in FLOW_OPS:
         router.flows[flow] = flow_message
         router.flow_prompts[flow] = flow_prompt
+        router.group_flows.add(flow)

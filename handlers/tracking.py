@@ -139,7 +139,12 @@ async def satisfaction_button(core: Core, event: Event, arg: str) -> list[Reply]
 
 
 async def comment_message(core: Core, event: Event, convo: Conversation) -> list[Reply]:
-    """The optional comment after a rating."""
+    """The optional comment after a rating; after PAKN_IDLE_MINUTES the message is an ordinary one again."""
+    if core.now() - convo.updated > dt.timedelta(minutes=core.settings.pakn_idle_minutes):
+        await conversations.clear(core.db, event.channel, event.user_id)
+        if event.text is not None and core.router.on_text is not None:
+            return await core.router.on_text(core, event)
+        return [Reply("Bạn cần gì thêm, hãy gõ /start để xem các việc tôi có thể giúp.")]
     text = clean_text(event.text)
     if not text:
         return [Reply("Vui lòng gõ góp ý bằng chữ, hoặc bấm «Bỏ qua».", [[Button("Bỏ qua", "satc:skip")]])]

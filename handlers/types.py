@@ -84,6 +84,8 @@ class Reply:
     attachment: Attachment | None = None
     # Outbox only: edit this earlier message (e.g. a case card) instead of sending a new one.
     edit_message_id: int | None = None
+    # Leave the chat the event came from (a group the bot does not serve); nothing else is sent.
+    leave_chat: bool = False
 
 
 def chunk_text(text: str, limit: int = MAX_TEXT) -> list[str]:

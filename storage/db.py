@@ -25,6 +25,7 @@ import asyncio
 import contextvars
 import dataclasses
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -142,6 +143,7 @@ class Database:
         """Open the connections and apply the migrations not yet applied."""
         if str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private(self.path)
         try:
             self._writer = await self._retrying(self._connect)
             # Checkpoints are the worker thread's job (see the module's docstring).
@@ -152,6 +154,7 @@ class Database:
                                                    timeout=self.busy_timeout)
             self._worker.row_factory = sqlite3.Row
             await self._worker.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            await self._worker.execute("PRAGMA secure_delete = ON")
             await self._worker.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
         except sqlite3.Error as exc:
             await self.close()
@@ -171,6 +174,8 @@ class Database:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
             conn.execute("PRAGMA foreign_keys = ON")
+            # Deleted rows (drafts, purged personal data) are overwritten with zeros, not left in free space.
+            conn.execute("PRAGMA secure_delete = ON")
         except BaseException:
             conn.close()
             raise
@@ -304,6 +309,18 @@ class Database:
         except sqlite3.Error:
             log.warning("WAL checkpoint failed; it will be tried again", exc_info=True)
 
+    async def checkpoint_truncate(self) -> bool:
+        """Copy the whole WAL into the database file and empty the WAL, so what was overwritten (a purge) is
+        gone from both files; False when a reader kept part of it (try again later)."""
+        worker = self._require(self._worker)
+        try:
+            row = await (await worker.execute("PRAGMA wal_checkpoint(TRUNCATE)")).fetchone()
+        except sqlite3.Error as exc:
+            if _is_unavailable(exc):
+                return False
+            raise
+        return row is not None and int(row[0]) == 0
+
     # --- reads (committed data only)
 
     async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
@@ -348,6 +365,24 @@ class Database:
         return conn
 
 
+PRIVATE_MODE = 0o600
+
+
+def make_private(path: Path) -> None:
+    """Create the database file readable by its owner only (SQLite gives its -wal and -shm files the same
+    mode), and take back group and other access from an existing one and its companions."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, PRIVATE_MODE))
+    except OSError:
+        return  # SQLite reports the problem when it opens the file
+    for companion in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if companion.stat().st_mode & 0o077:
+                companion.chmod(PRIVATE_MODE)
+        except OSError:
+            pass
+
+
 def backup(source: Path | str, dest: Path | str) -> None:
     """Consistent copy of a live database with SQLite's online backup API (safe while the bot writes)."""
     src_path, dest_path = Path(source), Path(dest)
@@ -356,6 +391,7 @@ def backup(source: Path | str, dest: Path | str) -> None:
     dest_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest_path.with_name(dest_path.name + ".partial")
     tmp.unlink(missing_ok=True)
+    make_private(tmp)
     # Path.as_uri() escapes "#", "?" and "%" in the path: a hand-built "file:" URI would open another (new,
     # empty) file and back that up instead.
     src = sqlite3.connect(src_path.resolve().as_uri() + "?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)

@@ -297,6 +297,48 @@ MIGRATIONS: tuple[Migration, ...] = (
         """,
     ),
     Migration(
+        "0007_privacy",
+        """
+        -- The one controlled edit of the append-only history: a purge pseudonymises the citizen in an event and
+        -- redacts personal values from its detail, once, stamping redacted_at. Any other UPDATE, and any DELETE,
+        -- is still refused.
+        ALTER TABLE case_events ADD COLUMN redacted_at TEXT;
+        DROP TRIGGER case_events_no_update;
+        CREATE TRIGGER case_events_no_update BEFORE UPDATE ON case_events
+        WHEN NOT (OLD.redacted_at IS NULL AND NEW.redacted_at IS NOT NULL
+                  AND NEW.id = OLD.id AND NEW.case_id = OLD.case_id AND NEW.at = OLD.at
+                  AND NEW.action = OLD.action AND NEW.old_status IS OLD.old_status
+                  AND NEW.new_status IS OLD.new_status)
+        BEGIN SELECT RAISE(ABORT, 'case_events is append-only (only a redaction may rewrite an event, once)'); END;
+
+        -- Each consent notice as it was shown, by its SHA-256: a case's consent event names the hash, and this
+        -- table proves which words the person agreed to. One row per wording, so it stays small.
+        CREATE TABLE consent_notices (
+            hash            TEXT PRIMARY KEY,
+            text            TEXT NOT NULL,
+            first_shown_at  TEXT NOT NULL
+        );
+
+        -- A citizen's request to withdraw consent and erase their data, until staff act on it (then deleted;
+        -- the affected cases' history keeps the request and the outcome).
+        CREATE TABLE data_requests (
+            id              INTEGER PRIMARY KEY,
+            channel         TEXT NOT NULL,
+            user_id         TEXT NOT NULL,
+            chat_id         INTEGER NOT NULL,
+            requested_at    TEXT NOT NULL,
+            due_at          TEXT NOT NULL,
+            update_id       INTEGER,
+            reminded_at     TEXT,
+            UNIQUE (channel, user_id)
+        );
+
+        -- Delivered and failed outbox rows are deleted after OUTBOX_KEEP_DAYS (storage/retention.py).
+        CREATE INDEX outbox_done ON outbox (sent_at) WHERE sent_at IS NOT NULL;
+        CREATE INDEX outbox_failed ON outbox (failed_at) WHERE failed_at IS NOT NULL;
+        """,
+    ),
+    Migration(
         "0008_outbox_claims",
         """
         -- A sender claims an outbox row before sending it, so two senders never send one row (storage/outbox.py):

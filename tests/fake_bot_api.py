@@ -162,6 +162,7 @@ class FakeBot:
         self.commands: dict[str, list[dict[str, str]]] = {}
         self.webhook: dict[str, Any] = {}
         self.blocked: set[int] = set()
+        self.left_chats: list[int] = []
         self.files: dict[str, UploadedFile] = {}
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
         self.delivered_updates: list[dict[str, Any]] = []
@@ -501,6 +502,11 @@ async def _true(bot: FakeBot, params: dict[str, Any], files: dict[str, UploadedF
     return True
 
 
+async def _leave_chat(bot: FakeBot, params: dict[str, Any], files: dict[str, UploadedFile]) -> Any:
+    bot.left_chats.append(int(params["chat_id"]))
+    return True
+
+
 async def _set_my_commands(bot: FakeBot, params: dict[str, Any], files: dict[str, UploadedFile]) -> Any:
     commands = params.get("commands") or []
     for command in commands:
@@ -587,6 +593,7 @@ _HANDLERS: dict[str, Callable[[FakeBot, dict[str, Any], dict[str, UploadedFile]]
     "deletewebhook": _delete_webhook,
     "getwebhookinfo": _get_webhook_info,
     "getfile": _get_file,
+    "leavechat": _leave_chat,
     "logout": _true,
     "close": _true,
 }

@@ -117,6 +117,8 @@ def reply_problems(reply: Reply) -> list[str]:
     """Everything about one reply that Telegram would refuse or a person would find broken."""
     problems: list[str] = []
     has_media = reply.document is not None or reply.attachment is not None
+    if reply.leave_chat:
+        return [] if not reply.text and not reply.buttons and not has_media else ["leave_chat with content"]
     if not reply.text.strip() and not has_media:
         problems.append("empty reply")
     limit = CAPTION_LIMIT if has_media and reply.text else MAX_TEXT

@@ -65,7 +65,7 @@ async def test_citizen_sends_pakn_and_gets_code_deadline_and_tracking_hint(core:
     receipt = json.loads((await outbox_rows(db, "receipt"))[0]["payload"])["text"]
     assert "PAKN.20250707.0001" in receipt and "21/07/2025" in receipt and "09:00" in receipt
     assert "/tracuu PAKN.20250707.0001" in receipt
-    assert [e.action for e in await cases.events(db, case.id)] == ["create"]
+    assert [e.action for e in await cases.events(db, case.id)] == ["create", "consent"]
     assert await db.scalar("SELECT count(*) FROM conversations") == 0
 
 

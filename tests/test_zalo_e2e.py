@@ -178,6 +178,15 @@ async def test_zalo_citizen_sends_a_pakn_with_a_photo_staff_answer_on_telegram_a
     now = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
     assert await purge_personal_data(db, older_than_days=0, now=now, actor="test") == 1
     assert await db.scalar("SELECT COUNT(*) FROM stored_files") == 0
+    # Nor does any row keep the Zalo user id or the phone, but a handled event's key (no content).
+    tables = [r[0] for r in await db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    for table in tables:
+        for found in await db.fetchall(f"SELECT * FROM {table}"):
+            cells = dict(found)
+            if table == "zalo_events":
+                assert cells["payload"] == "{}"
+                cells.pop("event_key")
+            assert citizen.user_id not in str(cells) and "0912345678" not in str(cells), table
 
 
 async def test_a_bad_or_missing_signature_is_refused_and_changes_nothing(

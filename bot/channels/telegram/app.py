@@ -54,6 +54,7 @@ from bot.channels.telegram import outbox as telegram_outbox
 from bot.channels.telegram.processor import FairUpdateProcessor
 from bot.channels.telegram.request import AiohttpRequest
 from bot.fairness import TEXT_TOO_FAST, SenderBudget
+from bot.logs import redact_secrets, setting_secrets
 from handlers.types import Attachment, Button, Contact, Event, Reply, chunk_text
 from storage import files
 from storage.db import StorageUnavailable
@@ -458,10 +459,10 @@ class TelegramAdapter:
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Every update: a neutral event through the core; its replies back to the same chat."""
         if update.my_chat_member is not None:
-            await self._on_membership(update.my_chat_member)
+            await self._on_membership(update.my_chat_member, update.update_id)
             return
         try:
-            event = event_from_update(update, context.bot.username)
+            event = event_from_update(update, context.bot.username) or self._stranger_event(update)
             if event is None:
                 return
             replies = await self.core.handle(event)
@@ -476,6 +477,15 @@ class TelegramAdapter:
                 await self._answer(update.callback_query)
             self.wake_outbox()
 
+    def _stranger_event(self, update: Update) -> Event | None:
+        """Anything else from a group or channel other than the staff group (a channel post, a service
+        message, a command for another bot) still reaches the core, which leaves such a chat."""
+        chat = update.effective_chat
+        if chat is None or chat.type == ChatType.PRIVATE or chat.id == self.settings.staff_chat_id:
+            return None
+        user = update.effective_user
+        return Event(channel=CHANNEL, user_id=str(user.id) if user else "", chat_id=chat.id,
+                     chat_type=_chat_type(chat.type), update_id=update.update_id)
     async def is_exempt(self, user_id: int) -> bool:
         """Staff and admins are never limited by the per-person budget."""
         try:
@@ -503,9 +513,15 @@ class TelegramAdapter:
             # Too late (older than ~15 s) or already answered: the spinner stops by itself.
             log.debug("callback query not answered: %s", exc)
 
-    async def _on_membership(self, change: ChatMemberUpdated) -> None:
-        """A person blocked or unblocked the bot: keep ``blocked_chats`` true for staff."""
+    async def _on_membership(self, change: ChatMemberUpdated, update_id: int) -> None:
+        """A person blocked or unblocked the bot: keep ``blocked_chats`` true for staff. The bot's membership
+        changed in a group or channel other than the staff group: the core has it leave and keeps nothing."""
         if change.chat.type != ChatType.PRIVATE:
+            if change.chat.id != self.settings.staff_chat_id:
+                event = Event(channel=CHANNEL, user_id=str(change.from_user.id), chat_id=change.chat.id,
+                              chat_type=_chat_type(change.chat.type), update_id=update_id)
+                for reply in await self.core.handle(event):
+                    await self.send(event.chat_id, reply, direct=True)
             return
         status = change.new_chat_member.status
         if status == ChatMember.BANNED:
@@ -529,7 +545,8 @@ class TelegramAdapter:
         bot = context.bot
         staff_chat = self.settings.staff_chat_id
         if staff_chat is not None:
-            trace = "".join(traceback.format_exception(error))[-TRACEBACK_LIMIT:]
+            trace = redact_secrets("".join(traceback.format_exception(error)), setting_secrets(self.settings))
+            trace = trace[-TRACEBACK_LIMIT:]
             what = f"cập nhật {update_id}" if update_id else "tác vụ nền"
             text = TEXT_ERROR_REPORT.format(what=what, trace=html.escape(trace))
             try:
@@ -560,6 +577,14 @@ class TelegramAdapter:
         instead of sending a new one when Telegram allows it. ``direct`` replies to an update are retried
         briefly on transient errors; outbox messages are retried by the outbox.
         """
+        if reply.leave_chat:
+            bot = self._bot()
+            try:
+                await self._api(lambda: bot.leave_chat(chat_id), direct)
+            except TelegramError as exc:
+                # Already out of it (removed, or the group is gone): nothing to do.
+                log.info("could not leave a chat: %s", exc)
+            return None
         target = edit_message_id if edit_message_id is not None else reply.edit_message_id
         inline = inline_keyboard(reply.buttons)
         text = reply.text
