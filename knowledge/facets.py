@@ -230,7 +230,7 @@ def _load(path: Path, _mtime: int, _size: int) -> FacetSpec:
     with path.open(encoding="utf-8") as fh:
         data = yaml.load(fh, Loader=_YamlLoader) or {}
     if not isinstance(data, dict):
-        raise ValueError(f"{path.name}: expected a mapping at the top level")
+        raise ValueError(f"{path.name}: cấp ngoài cùng phải là một bảng (mapping)")
     return FacetSpec.from_data(data)
 
 
