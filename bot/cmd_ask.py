@@ -15,7 +15,7 @@ from typing import Any
 from bot.channels.console import plain
 from bot.cli import CliError, settings_from
 from bot.settings import Settings
-from handlers.qa import MAX_QUESTION, replies_for
+from handlers.qa import MAX_QUESTION, TRACKING_CODE, replies_for
 from handlers.types import Reply
 from knowledge import KnowledgeBase, KnowledgeBaseError, load_kb, render_context
 
@@ -41,6 +41,17 @@ def run(args: argparse.Namespace) -> int:
     kb = _load(settings, args.kb)
     questions = [args.question] if args.question is not None else list(_read_batch(args.batch))
     for i, question in enumerate(questions):
+        code = TRACKING_CODE.match(question)
+        if code:
+            # In a chat, a message that is only a tracking code is looked up like /tracuu, never matched.
+            if args.json:
+                print(json.dumps({"question": question, "mode": "tracking", "top": None, "candidates": [],
+                                  "scores": [], "section": None}, ensure_ascii=False))
+            else:
+                print(("\n" + "─" * 40 + "\n" if i else "")
+                      + f"Đây là mã tra cứu: trong trò chuyện, bot tra PAKN.{code[1]}.{code[2]} như lệnh /tracuu "
+                        "(người gửi chỉ xem được phản ánh, kiến nghị của chính mình).")
+            continue
         match = kb.match(" ".join(question.split())[:MAX_QUESTION])
         if args.json:
             result = match.as_json()

@@ -299,6 +299,14 @@ def test_ask_batch_prints_one_json_line_per_question(
     assert not database.exists()  # asking never writes to the database
 
 
+def test_ask_a_tracking_code_is_looked_up_not_matched(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "--json", "pakn 20261202 0001"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["mode"], result["top"], result["candidates"]) == ("tracking", None, [])
+    assert main(["ask", "PAKN.20261202.0001"]) == 0
+    assert "/tracuu" in capsys.readouterr().out
+
+
 def test_ask_needs_a_question(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ask"]) == 2
     assert "CÂU_HỎI" in capsys.readouterr().err
