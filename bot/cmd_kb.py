@@ -14,23 +14,25 @@ from knowledge import check_kb, known_placeholders, load_kb, render_context
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("kb", help="check the knowledge base",
-                       description="Knowledge-base tools for the staff who edit it.")
-    actions = p.add_subparsers(dest="kb_action", metavar="ACTION", required=True)
+    p = sub.add_parser("kb", help="kiểm tra cơ sở tri thức",
+                       description="Công cụ cho cán bộ biên soạn cơ sở tri thức.")
+    actions = p.add_subparsers(dest="kb_action", metavar="VIỆC", required=True)
     check = actions.add_parser(
-        "check", help="list every problem in a knowledge-base folder",
-        description="List every problem (file: entry: field: why) in DIR and exit 1 if there is any: bad YAML, "
-                    "duplicate ids, missing fields, unknown keys, unknown section kinds or facets, placeholders "
-                    "with no setting. Exit 0 when the folder loads. Then list, as notes, the referral topics with "
-                    "no competent body named yet and the aliases staff learned (from PAKN_DB, read only).",
+        "check", help="liệt kê mọi lỗi trong một thư mục cơ sở tri thức",
+        description="Liệt kê mọi lỗi (tệp: mục: trường: lý do) trong THƯ_MỤC và thoát với mã 1 nếu có: YAML sai, "
+                    "id trùng, thiếu trường, khóa không hợp lệ, loại phần hoặc khía cạnh không có trong danh sách, "
+                    "chỗ điền không có thiết lập. Thoát với mã 0 khi thư mục nạp được. Sau đó ghi chú các chủ đề "
+                    "chuyển hướng chưa nêu cơ quan có thẩm quyền và các cách hỏi cán bộ đã dạy (đọc từ PAKN_DB, "
+                    "chỉ đọc).",
     )
-    check.add_argument("dir", nargs="?", type=Path, help="knowledge base folder (default: PAKN_KB_DIR)")
+    check.add_argument("dir", nargs="?", type=Path, metavar="THƯ_MỤC",
+                       help="thư mục cơ sở tri thức (mặc định: PAKN_KB_DIR)")
 
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if args.kb_action != "check":  # pragma: no cover - argparse refuses other actions
-        raise CliError(f"unknown action {args.kb_action}", code=2)
+        raise CliError(f"không có việc {args.kb_action}", code=2)
     folder: Path = args.dir or settings.pakn_kb_dir
     problems = check_kb(folder, known_placeholders(settings))
     if not problems:
@@ -42,12 +44,12 @@ def run(args: argparse.Namespace) -> int:
         except KnowledgeBaseError as exc:
             problems = exc.problems
         else:
-            print(f"OK: {len(kb)} entries ({kb.count('procedure')} procedures, {kb.count('faq')} FAQ) in {folder}")
+            print(f"Đạt: {len(kb)} mục ({kb.count('procedure')} thủ tục, {kb.count('faq')} câu hỏi thường gặp) trong {folder}")
             _notes(settings.pakn_db, set(kb.entries))
             return 0
     for problem in problems:
         print(problem)
-    print(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {folder}")
+    print(f"{len(problems)} lỗi trong {folder}")
     return 1
 
 
@@ -56,14 +58,14 @@ def _notes(database: Path, entry_ids: set[str]) -> None:
     from knowledge.referrals import load_referrals, referral_problems
 
     for note in referral_problems(load_referrals()):
-        print(f"note: {note}")
+        print(f"ghi chú: {note}")
     aliases = learned_aliases(database)
     if aliases is None:
         return
-    print(f"learned aliases: {len(aliases)} (in {database})")
+    print(f"cách hỏi đã học: {len(aliases)} (trong {database})")
     for alias_id, question, entry_id, created_by, created_at in aliases:
-        gone = "" if entry_id in entry_ids else "  [no such entry: the alias is ignored]"
-        print(f"  #{alias_id} «{question}» → {entry_id} (by {created_by}, {created_at[:10]}){gone}")
+        gone = "" if entry_id in entry_ids else "  [không có mục này: cách hỏi bị bỏ qua]"
+        print(f"  #{alias_id} «{question}» → {entry_id} (bởi {created_by}, {created_at[:10]}){gone}")
 
 
 def learned_aliases(database: Path) -> list[tuple[int, str, str, str, str]] | None:

@@ -19,24 +19,23 @@ from bot.cli import CliError, settings_from
 from bot.logs import configure_logging, redact_secrets, setting_secrets
 
 NO_TOKEN = (
-    "no channel is configured (TELEGRAM_BOT_TOKEN, ZALO_ settings): starting the console chat. "
-    "`python -m bot run` runs the configured channels."
+    "chưa cấu hình kênh nào (TELEGRAM_BOT_TOKEN, các thiết lập ZALO_): mở trò chuyện trên bàn điều khiển. "
+    "`python -m bot run` chạy bot trên các kênh đã cấu hình."
 )
 # Exit status when a channel stops receiving by itself: the service manager restarts the bot.
 CHANNEL_ENDED = 3
 ANOTHER_INSTANCE = (
-    "Một bot khác đang chạy trên cơ sở dữ liệu {db} / another instance holds the database {db} "
-    "(lock {lock}): stop it first."
+    "Một bot khác đang chạy trên cơ sở dữ liệu {db} (khóa {lock}): hãy dừng bot đó trước."
 )
 
 
 def add_parser(sub: Any) -> None:
     sub.add_parser(
         "run",
-        help="run the bot on its configured channels (Telegram, Zalo OA)",
-        description="Run the bot on Telegram (TELEGRAM_BOT_TOKEN; long polling, or the webhook when WEBHOOK_URL "
-                    "is set) and/or the Zalo OA (ZALO_ settings), with the scheduled jobs and the HTTP server on "
-                    "HTTP_LISTEN:HTTP_PORT (webhooks, /healthz). Exits 2 when no channel is configured.",
+        help="chạy bot trên các kênh đã cấu hình (Telegram, Zalo OA)",
+        description="Chạy bot trên Telegram (TELEGRAM_BOT_TOKEN; nhận tin bằng long polling, hoặc qua webhook khi "
+                    "có WEBHOOK_URL) và/hoặc Zalo OA (các thiết lập ZALO_), cùng các việc theo lịch và máy chủ HTTP "
+                    "tại HTTP_LISTEN:HTTP_PORT (webhook, /healthz). Thoát với mã 2 khi chưa cấu hình kênh nào.",
     )
 
 
@@ -66,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             asyncio.run(_migrate(settings.pakn_db))
         except StorageUnavailable as exc:
-            raise CliError(f"cannot open the database {settings.pakn_db}: {exc}") from None
+            raise CliError(f"không mở được cơ sở dữ liệu {settings.pakn_db}: {exc}") from None
         return asyncio.run(_serve(settings))
     finally:
         instance.release()
@@ -99,16 +98,16 @@ async def _serve(settings: Any) -> int:
             await asyncio.wait({stopped, ended}, return_when=asyncio.FIRST_COMPLETED)
             if not stopped.done():
                 stopped.cancel()
-                raise CliError(f"the {ended.result()} channel stopped receiving; exiting so it is restarted",
+                raise CliError(f"kênh {ended.result()} đã ngừng nhận tin; bot thoát để được khởi động lại",
                                code=CHANNEL_ENDED)
             ended.cancel()
     except InvalidToken:
-        raise CliError("TELEGRAM_BOT_TOKEN was refused by the Bot API (invalid token)") from None
+        raise CliError("TELEGRAM_BOT_TOKEN bị Bot API từ chối (mã bot không hợp lệ)") from None
     except TelegramError as exc:
         reason = redact_secrets(str(exc), setting_secrets(settings)) or type(exc).__name__
-        raise CliError(f"cannot use the Bot API at {settings.telegram_base_url}: {reason}") from None
+        raise CliError(f"không dùng được Bot API tại {settings.telegram_base_url}: {reason}") from None
     except OSError as exc:
-        raise CliError(f"cannot listen on {settings.http_listen}:{settings.http_port}: {exc.strerror}") from None
+        raise CliError(f"không lắng nghe được tại {settings.http_listen}:{settings.http_port}: {exc.strerror}") from None
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

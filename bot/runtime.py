@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NO_CHANNEL = ("no channel is configured: set TELEGRAM_BOT_TOKEN (Telegram) or ZALO_OA_ID, ZALO_APP_ID, "
-              "ZALO_APP_SECRET, ZALO_OA_SECRET_KEY and ZALO_REFRESH_TOKEN (Zalo OA)")
+NO_CHANNEL = ("chưa cấu hình kênh nào: hãy đặt TELEGRAM_BOT_TOKEN (Telegram) hoặc ZALO_OA_ID, ZALO_APP_ID, "
+              "ZALO_APP_SECRET, ZALO_OA_SECRET_KEY và ZALO_REFRESH_TOKEN (Zalo OA)")
 
 
 def configured_channels(settings: Settings) -> list[str]:

@@ -369,7 +369,7 @@ async def start(core: Core, event: Event) -> list[Reply]:
         return [Reply("Vui lòng nhắn riêng cho bot để gửi phản ánh, kiến nghị.")]
     limit = core.settings.pakn_daily_limit
     if await _today_count(core.db, core, event) >= limit:
-        return [Reply(limit_text(core, limit), menu_buttons())]
+        return [Reply(limit_text(core, limit), menu_buttons(core.settings))]
     convo = Conversation(event.channel, event.user_id, event.chat_id, FLOW, "kind", {"attachments": []})
     async with core.db.transaction() as tx:
         await conversations.save(tx, convo, core.now())
@@ -412,7 +412,7 @@ def _expired(core: Core, convo: Conversation) -> bool:
 
 async def _expire(core: Core, convo: Conversation) -> list[Reply]:
     await conversations.clear(core.db, convo.channel, convo.user_id)
-    return [Reply(T_EXPIRED.format(minutes=core.settings.pakn_idle_minutes), menu_buttons(), remove_keyboard=True)]
+    return [Reply(T_EXPIRED.format(minutes=core.settings.pakn_idle_minutes), menu_buttons(core.settings), remove_keyboard=True)]
 
 
 async def on_button(core: Core, event: Event, arg: str) -> list[Reply]:
@@ -434,7 +434,7 @@ async def on_button(core: Core, event: Event, arg: str) -> list[Reply]:
     }
     if key == "cancel":
         await conversations.clear(core.db, event.channel, event.user_id)
-        return [Reply("Đã hủy phiếu. Không có thông tin nào được lưu.", menu_buttons(), remove_keyboard=True)]
+        return [Reply("Đã hủy phiếu. Không có thông tin nào được lưu.", menu_buttons(core.settings), remove_keyboard=True)]
     if key == "edit":
         if step == "confirm" and not value:
             convo.step = "edit"
@@ -474,7 +474,7 @@ async def on_button(core: Core, event: Event, arg: str) -> list[Reply]:
         return await _advance(core, event, convo, notice=notice)
     elif key == "consent" and value == "no":
         await privacy.forget_refused_draft(core, event)
-        return [Reply(T_NO_CONSENT, menu_buttons(), remove_keyboard=True)]
+        return [Reply(T_NO_CONSENT, menu_buttons(core.settings), remove_keyboard=True)]
     elif key == "pub" and value in ("yes", "no"):
         data["publish"] = value == "yes"
         async with core.db.transaction() as tx:
@@ -650,11 +650,11 @@ async def submit(core: Core, event: Event, convo: Conversation) -> list[Reply]:
             duplicate = await _find_duplicate(tx, core, event, data["content"])
             if duplicate is not None:
                 await conversations.delete(tx, event.channel, event.user_id)
-                return [Reply(T_DUPLICATE.format(code=esc(duplicate)), menu_buttons())]
+                return [Reply(T_DUPLICATE.format(code=esc(duplicate)), menu_buttons(core.settings))]
             limit = core.settings.pakn_daily_limit
             if await _today_count(tx, core, event) >= limit:
                 await conversations.delete(tx, event.channel, event.user_id)
-                return [Reply(limit_text(core, limit), menu_buttons())]
+                return [Reply(limit_text(core, limit), menu_buttons(core.settings))]
         case = await cases.create_case(
             tx,
             kind=data["kind"], category=data["category"], content=data["content"],

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from handlers.core import Core, Router, esc
 from handlers.types import Button, Event, Reply
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 TEXT_WELCOME = (
     "Xin chào! Đây là trợ lý trực tuyến của <b>{org}</b>.\n\n"
@@ -50,14 +55,23 @@ TEXT_CANCELLED = "Đã hủy. Bạn có thể bắt đầu lại bất cứ lúc
 TEXT_NOTHING_TO_CANCEL = "Hiện không có việc gì đang làm dở để hủy."
 
 
-def menu_buttons() -> list[list[Button]]:
+TEXT_CONTACT = "☎️ Liên hệ"
+TEXT_CONTACT_HOTLINE = "☎️ Liên hệ, đường dây nóng"
+
+
+def contact_button(settings: Settings) -> Button:
+    """The button to the department's contact details, naming the hotline only when one is set."""
+    return Button(TEXT_CONTACT_HOTLINE if settings.org_context()["hotline"] else TEXT_CONTACT, "menu:contact")
+
+
+def menu_buttons(settings: Settings) -> list[list[Button]]:
     """The main menu, shown after greetings, small talk and cancellations."""
     return [
         [Button("📝 Gửi phản ánh, kiến nghị", "pakn:start")],
         [Button("🔎 Tra cứu PAKN đã gửi", "track:list")],
         [Button("📚 Thủ tục hành chính của Sở", "menu:procs")],
         [Button("❓ Hỏi về thủ tục hành chính", "menu:ask")],
-        [Button("☎️ Liên hệ, đường dây nóng", "menu:contact")],
+        [contact_button(settings)],
     ]
 
 
@@ -123,7 +137,7 @@ def contact_text(core: Core) -> str:
 async def start(core: Core, event: Event) -> list[Reply]:
     """/start: welcome and the main menu."""
     org = esc(core.settings.org_name)
-    return [Reply(TEXT_WELCOME.format(org=org), menu_buttons())]
+    return [Reply(TEXT_WELCOME.format(org=org), menu_buttons(core.settings))]
 
 
 async def help_(core: Core, event: Event) -> list[Reply]:
@@ -140,9 +154,9 @@ async def cancel(core: Core, event: Event) -> list[Reply]:
 
     convo = await conversations.get(core.db, event.channel, event.user_id)
     if convo is None or not core.flow_takes(convo, event):
-        return [Reply(TEXT_NOTHING_TO_CANCEL, menu_buttons())]
+        return [Reply(TEXT_NOTHING_TO_CANCEL, menu_buttons(core.settings))]
     await conversations.clear(core.db, event.channel, event.user_id)
-    return [Reply(TEXT_CANCELLED, menu_buttons(), remove_keyboard=True)]
+    return [Reply(TEXT_CANCELLED, menu_buttons(core.settings), remove_keyboard=True)]
 
 
 async def menu_button(core: Core, event: Event, arg: str) -> list[Reply]:
@@ -162,7 +176,7 @@ def procedure_groups(core: Core) -> list[Reply]:
     """The department's procedures by group: one button per group."""
     groups = core.kb.groups() if core.kb is not None else []
     if not groups:
-        return [Reply(TEXT_NO_PROCEDURES, menu_buttons())]
+        return [Reply(TEXT_NO_PROCEDURES, menu_buttons(core.settings))]
     names = unique_labels([(name or TEXT_OTHER_GROUP, "") for name, _ in groups])
     rows = [[Button(f"{label} ({len(entries)})", f"menu:g:{i}")]
             for i, (label, (_, entries)) in enumerate(zip(names, groups, strict=True))]

@@ -21,7 +21,7 @@ import re
 from typing import TYPE_CHECKING
 
 from handlers.core import Core, Router, esc
-from handlers.menu import contrast_label, menu_buttons, unique_labels
+from handlers.menu import contact_button, contrast_label, menu_buttons, unique_labels
 from handlers.types import Button, Event, Reply, chunk_text
 from knowledge import Entry, KnowledgeBase, KnowledgeBaseError, Match, load_for_settings
 from knowledge.referrals import Referral, load_referrals, referral_for
@@ -55,7 +55,6 @@ TEXT_UPDATED = "Cập nhật: {date}"
 TEXT_CODE = "Mã thủ tục: <code>{code}</code>"
 TEXT_OVERVIEW = "⬅️ Tổng quan"
 TEXT_PAKN_BUTTON = "📝 Gửi phản ánh, kiến nghị"
-TEXT_CONTACT_BUTTON = "☎️ Liên hệ, đường dây nóng"
 TEXT_PART_MISSING = (
     "Trợ lý chưa có thông tin chính thức về {part} của thủ tục này; {org} hướng dẫn cụ thể khi tiếp nhận hồ sơ."
 )
@@ -206,7 +205,7 @@ def fallback_replies(settings: Settings) -> list[Reply]:
     if org["switchboard"]:
         lines.append(TEXT_FALLBACK_SWITCHBOARD.format(switchboard=esc(org["switchboard"])))
     lines.append(TEXT_FALLBACK_RETRY)
-    buttons = [[Button(TEXT_PAKN_BUTTON, "pakn:start")], [Button(TEXT_CONTACT_BUTTON, "menu:contact")]]
+    buttons = [[Button(TEXT_PAKN_BUTTON, "pakn:start")], [contact_button(settings)]]
     return [Reply("\n".join(lines), buttons)]
 
 
@@ -233,13 +232,13 @@ def out_of_scope_replies(settings: Settings, referral: Referral | None) -> list[
             lines.append(TEXT_OOS_SWITCHBOARD.format(switchboard=esc(org["switchboard"])))
     else:
         lines.append(TEXT_OOS_ONLY.format(org=name))
-    buttons.append([Button(TEXT_CONTACT_BUTTON, "menu:contact")])
+    buttons.append([contact_button(settings)])
     return [Reply("\n".join(lines), buttons)]
 
 
 def smalltalk_replies(settings: Settings, category: str) -> list[Reply]:
     text = SMALLTALK.get(category, SMALLTALK["empty"])
-    return [Reply(text.format(org=esc(settings.org_name)), menu_buttons())]
+    return [Reply(text.format(org=esc(settings.org_name)), menu_buttons(settings))]
 
 
 def _entry_data(entry: Entry, part: str | None) -> str:
@@ -297,7 +296,7 @@ async def on_text(core: Core, event: Event) -> list[Reply]:
         return await tracking.track(core, dataclasses.replace(event, args=f"PAKN.{code[1]}.{code[2]}"))
     kb: KnowledgeBase | None = core.kb
     if kb is None:
-        return [Reply(TEXT_NO_KB, menu_buttons())]
+        return [Reply(TEXT_NO_KB, menu_buttons(core.settings))]
     await _ensure_learned(core, kb)
     question = text[:MAX_QUESTION]
     match = kb.match(question)
@@ -314,7 +313,7 @@ async def kb_button(core: Core, event: Event, arg: str) -> list[Reply]:
     entry_id, has_section, number = arg.partition("|")
     entry = kb.get(entry_id) if kb is not None and entry_id else None
     if entry is None:
-        return [Reply(TEXT_GONE, menu_buttons())]
+        return [Reply(TEXT_GONE, menu_buttons(core.settings))]
     if not has_section:
         return entry_replies(entry, settings=core.settings)
     if not (number.isascii() and number.isdigit() and 1 <= int(number) <= len(entry.sections)):

@@ -196,10 +196,10 @@ class FacetSpec:
         out = []
         for facet, value in facets.items():
             if facet not in self.values:
-                out.append(f"unknown facet {facet!r} (known: {', '.join(sorted(self.values))})")
+                out.append(f"khía cạnh {facet!r} không có trong danh sách (đã có: {', '.join(sorted(self.values))})")
             elif value not in self.values[facet]:
-                out.append(f"unknown value {value!r} of facet {facet!r} "
-                           f"(known: {', '.join(sorted(self.values[facet]))})")
+                out.append(f"giá trị {value!r} của khía cạnh {facet!r} không có trong danh sách "
+                           f"(đã có: {', '.join(sorted(self.values[facet]))})")
         return out
 
 
@@ -230,7 +230,7 @@ def _load(path: Path, _mtime: int, _size: int) -> FacetSpec:
     with path.open(encoding="utf-8") as fh:
         data = yaml.load(fh, Loader=_YamlLoader) or {}
     if not isinstance(data, dict):
-        raise ValueError(f"{path.name}: expected a mapping at the top level")
+        raise ValueError(f"{path.name}: cấp ngoài cùng phải là một bảng (mapping)")
     return FacetSpec.from_data(data)
 
 

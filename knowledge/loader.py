@@ -58,7 +58,7 @@ def _construct_mapping(loader: Any, node: yaml.MappingNode) -> dict[Any, Any]:
         key = loader.construct_object(key_node, deep=True)
         if key in seen:
             raise yaml.constructor.ConstructorError(
-                None, None, f"key {key!r} is written twice", key_node.start_mark
+                None, None, f"khóa {key!r} được viết hai lần", key_node.start_mark
             )
         seen.add(key)
     mapping: dict[Any, Any] = loader.construct_mapping(node, deep=True)
@@ -87,9 +87,9 @@ class KnowledgeBaseError(Exception):
 
     def __init__(self, problems: Iterable[Problem]) -> None:
         self.problems = list(problems)
-        first = str(self.problems[0]) if self.problems else "unknown problem"
-        more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
-        super().__init__(f"invalid knowledge base: {first}{more}")
+        first = str(self.problems[0]) if self.problems else "lỗi không rõ"
+        more = f" (và {len(self.problems) - 1} lỗi khác)" if len(self.problems) > 1 else ""
+        super().__init__(f"cơ sở tri thức không hợp lệ: {first}{more}")
 
 
 @dataclass(frozen=True)
@@ -180,8 +180,8 @@ def read_lexicon() -> Lexicon:
         return load_lexicon()
     except (OSError, ValueError, yaml.YAMLError) as exc:
         names = (ABBREVIATIONS_FILE.name, SMALLTALK_FILE.name, OUT_OF_SCOPE_FILE.name)
-        where = next((n for n in names if n in str(exc)), "word lists")
-        why = f"bad YAML: {_yaml_why(exc)}" if isinstance(exc, yaml.YAMLError) else str(exc)
+        where = next((n for n in names if n in str(exc)), "danh sách từ")
+        why = f"YAML sai: {_yaml_why(exc)}" if isinstance(exc, yaml.YAMLError) else str(exc)
         raise KnowledgeBaseError([Problem(where, "", "", why)]) from None
 
 
@@ -207,7 +207,7 @@ def _facet_problems(raws: list[_Raw]) -> list[Problem]:
     try:
         spec = load_facets()
     except (OSError, ValueError, yaml.YAMLError) as exc:
-        why = f"bad YAML: {_yaml_why(exc)}" if isinstance(exc, yaml.YAMLError) else str(exc)
+        why = f"YAML sai: {_yaml_why(exc)}" if isinstance(exc, yaml.YAMLError) else str(exc)
         return [Problem(FACETS_FILE.name, "", "", why)]
     out = []
     for raw in raws:
@@ -227,10 +227,10 @@ def _by_file(problems: list[Problem]) -> list[Problem]:
 
 def _read_dir(directory: Path) -> tuple[list[_Raw], list[Problem]]:
     if not directory.is_dir():
-        return [], [Problem(str(directory), "", "", "folder not found")]
+        return [], [Problem(str(directory), "", "", "không tìm thấy thư mục")]
     files = sorted(p for p in directory.iterdir() if p.is_file() and p.suffix in (".yaml", ".yml"))
     if not files:
-        return [], [Problem(str(directory), "", "", "no .yaml files: the knowledge base is empty")]
+        return [], [Problem(str(directory), "", "", "không có tệp .yaml nào: cơ sở tri thức đang trống")]
     raws: list[_Raw] = []
     problems: list[Problem] = []
     for path in files:
@@ -238,24 +238,24 @@ def _read_dir(directory: Path) -> tuple[list[_Raw], list[Problem]]:
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
-            problems.append(Problem(name, "", "", "not UTF-8 text"))
+            problems.append(Problem(name, "", "", "không phải văn bản UTF-8"))
             continue
         except OSError as exc:
-            problems.append(Problem(name, "", "", f"cannot read: {exc.strerror}"))
+            problems.append(Problem(name, "", "", f"không đọc được: {exc.strerror}"))
             continue
         try:
             data = yaml.load(text, Loader=_StrictLoader)
         except yaml.YAMLError as exc:
-            problems.append(Problem(name, "", "", f"bad YAML: {_yaml_why(exc)}"))
+            problems.append(Problem(name, "", "", f"YAML sai: {_yaml_why(exc)}"))
             continue
         if data is None:
-            problems.append(Problem(name, "", "", "file is empty"))
+            problems.append(Problem(name, "", "", "tệp trống"))
             continue
         items = data if isinstance(data, list) else [data]
         for index, item in enumerate(items, start=1):
-            label = f"entry #{index}"
+            label = f"mục #{index}"
             if not isinstance(item, dict):
-                problems.append(Problem(name, label, "", "an entry must be a mapping of fields (id: …, title: …)"))
+                problems.append(Problem(name, label, "", "mỗi mục phải là một bảng các trường (id: …, title: …)"))
                 continue
             if isinstance(item.get("id"), str) and item["id"].strip():
                 label = item["id"].strip()
@@ -269,7 +269,7 @@ def _yaml_why(exc: yaml.YAMLError) -> str:
     context = getattr(exc, "context", None)
     why = f"{context}, {problem}" if context else str(problem)
     if mark is not None:
-        why += f" (line {mark.line + 1}, column {mark.column + 1})"
+        why += f" (dòng {mark.line + 1}, cột {mark.column + 1})"
     return why
 
 
@@ -289,8 +289,8 @@ def _validate(raws: list[_Raw], known: set[str]) -> list[Problem]:
             if other is None:
                 first_seen[entry_id] = raw
             else:
-                where = "the same file" if other.file == raw.file else other.file
-                problems.append(Problem(raw.file, raw.label, "id", f"duplicate id {entry_id!r}, also used in {where}"))
+                where = "cùng tệp này" if other.file == raw.file else other.file
+                problems.append(Problem(raw.file, raw.label, "id", f"id {entry_id!r} bị trùng, đã dùng ở {where}"))
     return problems
 
 
@@ -303,23 +303,23 @@ def _validate_entry(raw: _Raw, known: set[str]) -> list[Problem]:
 
     for key in data:
         if key not in REQUIRED_KEYS and key not in OPTIONAL_KEYS:
-            problem(str(key), f"unknown key (allowed: {', '.join(REQUIRED_KEYS + OPTIONAL_KEYS)})")
+            problem(str(key), f"khóa không hợp lệ (được dùng: {', '.join(REQUIRED_KEYS + OPTIONAL_KEYS)})")
     for key in REQUIRED_KEYS:
         if key not in data or data[key] is None or data[key] == "" or data[key] == []:
-            problem(key, "missing")
+            problem(key, "còn thiếu")
 
     entry_id = data.get("id")
     if entry_id is not None and entry_id != "":
         if not isinstance(entry_id, str):
-            problem("id", f"must be text; put it in quotes: id: '{entry_id}'")
+            problem("id", f"phải là văn bản; hãy đặt trong dấu nháy: id: '{entry_id}'")
         elif not ID_PATTERN.match(entry_id.strip()):
-            problem("id", "must be 1-40 characters: lower-case letters a-z, digits, '.' and '-'")
+            problem("id", "phải dài 1–40 ký tự: chữ thường a-z, chữ số, '.' và '-'")
     kind = data.get("kind")
     if kind is not None and kind != "" and kind not in KINDS:
-        problem("kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
+        problem("kind", f"phải là một trong {', '.join(KINDS)}, nhưng là {kind!r}")
     code = data.get("code")
     if code is not None and not isinstance(code, str):
-        problem("code", f"must be text; put it in quotes: code: '{code}'")
+        problem("code", f"phải là văn bản; hãy đặt trong dấu nháy: code: '{code}'")
 
     _check_text(data.get("title"), "title", problem, known, max_len=MAX_TITLE)
     _check_text(data.get("summary"), "summary", problem, known)
@@ -330,7 +330,7 @@ def _validate_entry(raw: _Raw, known: set[str]) -> list[Problem]:
         if value is None:
             continue
         if not isinstance(value, list):
-            problem(key, "must be a list (one item per line starting with '- ')")
+            problem(key, "phải là một danh sách (mỗi mục một dòng, bắt đầu bằng '- ')")
             continue
         for i, item in enumerate(value, start=1):
             _check_text(item, f"{key}[{i}]", problem, known)
@@ -338,57 +338,57 @@ def _validate_entry(raw: _Raw, known: set[str]) -> list[Problem]:
     sections = data.get("sections")
     if sections not in (None, "", []):
         if not isinstance(sections, list):
-            problem("sections", "must be a list of {title, body}")
+            problem("sections", "phải là một danh sách các {title, body}")
         else:
             if len(sections) > MAX_SECTIONS:
-                problem("sections", f"at most {MAX_SECTIONS} sections")
+                problem("sections", f"tối đa {MAX_SECTIONS} phần")
             kinds_seen: set[str] = set()
             for i, section in enumerate(sections, start=1):
                 _check_pair(section, f"sections[{i}]", SECTION_KEYS, problem, known, OPTIONAL_SECTION_KEYS)
                 kind_value = section.get("kind") if isinstance(section, dict) else None
                 if kind_value is not None:
                     if kind_value not in SECTION_KINDS:
-                        problem(f"sections[{i}].kind", f"must be one of {', '.join(SECTION_KINDS)}, got {kind_value!r}")
+                        problem(f"sections[{i}].kind", f"phải là một trong {', '.join(SECTION_KINDS)}, nhưng là {kind_value!r}")
                     elif kind_value in kinds_seen:
-                        problem(f"sections[{i}].kind", f"{kind_value!r} is already the kind of another section")
+                        problem(f"sections[{i}].kind", f"{kind_value!r} đã là loại của một phần khác")
                     kinds_seen.add(str(kind_value))
                 title = section.get("title") if isinstance(section, dict) else None
                 if isinstance(title, str) and len(title.strip()) > MAX_BUTTON_LABEL:
-                    problem(f"sections[{i}].title", f"at most {MAX_BUTTON_LABEL} characters (it is a button)")
+                    problem(f"sections[{i}].title", f"tối đa {MAX_BUTTON_LABEL} ký tự (đây là nhãn nút bấm)")
 
     facets = data.get("facets")
     if facets is not None and (not isinstance(facets, dict)
                                or not all(isinstance(k, str) and isinstance(v, str) for k, v in facets.items())):
-        problem("facets", "must be a mapping of facet: value, e.g. {family: hoi_thao, step: xin_phep}")
+        problem("facets", "phải là một bảng khía cạnh: giá trị, ví dụ {family: hoi_thao, step: xin_phep}")
     group = data.get("group")
     if group is not None and not isinstance(group, str):
-        problem("group", "must be text")
+        problem("group", "phải là văn bản")
 
     links = data.get("links")
     if links is not None:
         if not isinstance(links, list):
-            problem("links", "must be a list of {title, url}")
+            problem("links", "phải là một danh sách các {title, url}")
         else:
             for i, link in enumerate(links, start=1):
                 _check_pair(link, f"links[{i}]", LINK_KEYS, problem, known)
                 url = link.get("url") if isinstance(link, dict) else None
                 if isinstance(url, str) and "{{" not in url and not url.strip().startswith(("http://", "https://")):
-                    problem(f"links[{i}].url", "must start with http:// or https://")
+                    problem(f"links[{i}].url", "phải bắt đầu bằng http:// hoặc https://")
 
     updated = data.get("updated")
     if updated not in (None, "") and _as_date(updated) is None:
-        problem("updated", f"must be a date YYYY-MM-DD, got {updated!r}")
+        problem("updated", f"phải là ngày dạng YYYY-MM-DD, nhưng là {updated!r}")
     return out
 
 
 def _check_pair(value: Any, field: str, keys: tuple[str, ...], problem: Any, known: set[str],
                 optional: tuple[str, ...] = ()) -> None:
     if not isinstance(value, dict):
-        problem(field, f"must be a mapping with {' and '.join(keys)}")
+        problem(field, f"phải là một bảng có {' và '.join(keys)}")
         return
     for key in value:
         if key not in keys and key not in optional:
-            problem(f"{field}.{key}", f"unknown key (allowed: {', '.join(keys + optional)})")
+            problem(f"{field}.{key}", f"khóa không hợp lệ (được dùng: {', '.join(keys + optional)})")
     for key in keys:
         _check_text(value.get(key), f"{field}.{key}", problem, known)
 
@@ -397,23 +397,23 @@ def _check_text(value: Any, field: str, problem: Any, known: set[str], *, requir
                 max_len: int | None = None) -> None:
     if value is None or value == "":
         if required and ("." in field or "[" in field):
-            problem(field, "missing")
+            problem(field, "còn thiếu")
         return
     if not isinstance(value, str):
-        problem(field, f"must be text, got {type(value).__name__}")
+        problem(field, f"phải là văn bản, nhưng là {type(value).__name__}")
         return
     if max_len is not None and len(value) > max_len:
-        problem(field, f"at most {max_len} characters")
+        problem(field, f"tối đa {max_len} ký tự")
     if not _is_template(value):
         return
     try:
         used = _template_names(value)
     except TemplateError as exc:
         line = getattr(exc, "lineno", None)
-        problem(field, f"template error: {exc}" + (f" (line {line} of the text)" if line else ""))
+        problem(field, f"lỗi mẫu: {exc}" + (f" (dòng {line} của văn bản)" if line else ""))
         return
     for name in sorted(used - known):
-        problem(field, f"placeholder {{{{ {name} }}}} has no setting")
+        problem(field, f"chỗ điền {{{{ {name} }}}} không có thiết lập tương ứng")
 
 
 # The same texts are parsed on every load (and /napkb): parse and compile each once per process.
@@ -483,11 +483,11 @@ def _render(raw: _Raw, context: Mapping[str, Any], problems: list[Problem]) -> E
             try:
                 source = _template(source).render(**context)
             except TemplateError as exc:
-                problems.append(Problem(raw.file, raw.label, field, f"cannot fill in placeholders: {exc}"))
+                problems.append(Problem(raw.file, raw.label, field, f"không điền được các chỗ điền: {exc}"))
                 return ""
         result = _BLANK_LINES.sub("\n\n", _TRAILING_SPACE.sub("\n", source)).strip()
         if required and not result:
-            problems.append(Problem(raw.file, raw.label, field, "is empty once the placeholders are filled in"))
+            problems.append(Problem(raw.file, raw.label, field, "trống sau khi điền các chỗ điền"))
         return result
 
     sections = tuple(

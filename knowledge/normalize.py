@@ -338,5 +338,5 @@ def _read_yaml(path: Path, kind: type) -> Any:
     with path.open(encoding="utf-8") as fh:
         data = yaml.load(fh, Loader=_YamlLoader) or kind()
     if not isinstance(data, kind):
-        raise ValueError(f"{path}: expected a {'mapping' if kind is dict else 'list'} at the top level")
+        raise ValueError(f"{path}: cấp ngoài cùng phải là {'một bảng (mapping)' if kind is dict else 'một danh sách'}")
     return data

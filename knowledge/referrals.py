@@ -54,10 +54,10 @@ def referral_problems(referrals: list[Referral]) -> list[str]:
     out = []
     for r in referrals:
         if not r.body and r.other_body:
-            out.append(f"{REFERRALS_FILE.name}: {r.topic}: no competent body named yet"
-                       + (" (only the national portal's search is offered)" if r.procedure else ""))
+            out.append(f"{REFERRALS_FILE.name}: {r.topic}: chưa nêu cơ quan có thẩm quyền"
+                       + (" (hiện chỉ đưa ra ô tìm kiếm của Cổng Dịch vụ công quốc gia)" if r.procedure else ""))
         if r.url and not r.url.startswith(("http://", "https://")):
-            out.append(f"{REFERRALS_FILE.name}: {r.topic}: url must start with http:// or https://")
+            out.append(f"{REFERRALS_FILE.name}: {r.topic}: url phải bắt đầu bằng http:// hoặc https://")
     return out
 
 

@@ -129,7 +129,7 @@ def test_duplicate_ids_across_files_are_reported(tmp_path: Path, settings: Setti
     write(tmp_path, "a.yaml", ENTRY)
     write(tmp_path, "b.yaml", ENTRY)
     assert problems_in(tmp_path, settings) == [
-        Problem("b.yaml", "faq-thu", "id", "duplicate id 'faq-thu', also used in a.yaml")
+        Problem("b.yaml", "faq-thu", "id", "id 'faq-thu' bị trùng, đã dùng ở a.yaml")
     ]
 
 
@@ -147,10 +147,10 @@ def test_missing_fields_and_unknown_keys_are_reported(tmp_path: Path, settings: 
         """)
     found = {(p.file, p.entry, p.field, p.why.split(" (")[0]) for p in problems_in(tmp_path, settings)}
     assert found == {
-        ("a.yaml", "faq-thu", "tittle", "unknown key"),
-        ("a.yaml", "faq-thu", "summary", "missing"),
-        ("a.yaml", "faq-thu", "sections[1].note", "unknown key"),
-        ("a.yaml", "faq-thu", "sections[1].body", "missing"),
+        ("a.yaml", "faq-thu", "tittle", "khóa không hợp lệ"),
+        ("a.yaml", "faq-thu", "summary", "còn thiếu"),
+        ("a.yaml", "faq-thu", "sections[1].note", "khóa không hợp lệ"),
+        ("a.yaml", "faq-thu", "sections[1].body", "còn thiếu"),
     }
 
 
@@ -158,34 +158,34 @@ def test_bad_yaml_is_reported_with_its_line(tmp_path: Path, settings: Settings) 
     write(tmp_path, "hong.yaml", "id: faq-thu\ntitle: [không đóng ngoặc\nkind: faq\n")
     [problem] = problems_in(tmp_path, settings)
     assert problem.file == "hong.yaml"
-    assert problem.why.startswith("bad YAML") and "line" in problem.why
+    assert problem.why.startswith("YAML sai") and "dòng" in problem.why
 
 
 def test_a_key_written_twice_is_reported(tmp_path: Path, settings: Settings) -> None:
     write(tmp_path, "a.yaml", ENTRY + "title: Lần hai\n")
     [problem] = problems_in(tmp_path, settings)
-    assert "written twice" in problem.why
+    assert "được viết hai lần" in problem.why
 
 
 def test_placeholder_with_no_setting_is_reported(tmp_path: Path, settings: Settings) -> None:
     write(tmp_path, "a.yaml", ENTRY.replace("Trả lời thử.", "Gọi {{ org.fax }} hoặc {{ hotline }}."))
     found = {(p.field, p.why) for p in problems_in(tmp_path, settings)}
     assert found == {
-        ("summary", "placeholder {{ org.fax }} has no setting"),
-        ("summary", "placeholder {{ hotline }} has no setting"),
+        ("summary", "chỗ điền {{ org.fax }} không có thiết lập tương ứng"),
+        ("summary", "chỗ điền {{ hotline }} không có thiết lập tương ứng"),
     }
 
 
 @pytest.mark.parametrize(
     ("change", "field", "why"),
     [
-        (("id: faq-thu", "id: 2.002311"), "id", "must be text"),
-        (("id: faq-thu", "id: Faq Thu"), "id", "must be 1-40 characters"),
-        (("kind: faq", "kind: hỏi đáp"), "kind", "must be one of procedure, faq"),
-        (("updated: 2025-07-01", "updated: hôm qua"), "updated", "must be a date"),
-        (("Trả lời thử.", "Gọi {% if org.hotline %}"), "summary", "template error"),
-        (("title: Căn cứ pháp lý", "title: " + "Rất dài " * 10), "sections[1].title", "at most 60"),
-        (("title: Câu hỏi thử", "title: Câu hỏi thử\ncode: 2.002311"), "code", "must be text"),
+        (("id: faq-thu", "id: 2.002311"), "id", "phải là văn bản"),
+        (("id: faq-thu", "id: Faq Thu"), "id", "phải dài 1–40 ký tự"),
+        (("kind: faq", "kind: hỏi đáp"), "kind", "phải là một trong procedure, faq"),
+        (("updated: 2025-07-01", "updated: hôm qua"), "updated", "phải là ngày"),
+        (("Trả lời thử.", "Gọi {% if org.hotline %}"), "summary", "lỗi mẫu"),
+        (("title: Căn cứ pháp lý", "title: " + "Rất dài " * 10), "sections[1].title", "tối đa 60"),
+        (("title: Câu hỏi thử", "title: Câu hỏi thử\ncode: 2.002311"), "code", "phải là văn bản"),
     ],
 )
 def test_wrong_values_are_reported(
@@ -197,8 +197,8 @@ def test_wrong_values_are_reported(
 
 
 def test_empty_or_missing_folder_is_a_problem(tmp_path: Path, settings: Settings) -> None:
-    assert "empty" in problems_in(tmp_path, settings)[0].why
-    assert "not found" in problems_in(tmp_path / "khong-co", settings)[0].why
+    assert "trống" in problems_in(tmp_path, settings)[0].why
+    assert "không tìm thấy" in problems_in(tmp_path / "khong-co", settings)[0].why
 
 
 def test_loading_a_broken_folder_raises_with_every_problem(tmp_path: Path, settings: Settings) -> None:
@@ -206,7 +206,7 @@ def test_loading_a_broken_folder_raises_with_every_problem(tmp_path: Path, setti
     with pytest.raises(KnowledgeBaseError) as caught:
         knowledge.load_kb(tmp_path, {"org": settings.org_context()})
     assert {p.field for p in caught.value.problems} == {"id", "kind"}
-    assert "invalid knowledge base" in str(caught.value)
+    assert "cơ sở tri thức không hợp lệ" in str(caught.value)
 
 
 # --- `python -m bot kb check`
@@ -215,7 +215,7 @@ def test_loading_a_broken_folder_raises_with_every_problem(tmp_path: Path, setti
 def test_kb_check_prints_ok_for_the_shipped_folder(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["kb", "check"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("OK: 26 entries (16 procedures, 10 FAQ)")
+    assert out.startswith("Đạt: 26 mục (16 thủ tục, 10 câu hỏi thường gặp)")
 
 
 def test_kb_check_lists_every_problem_and_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -223,16 +223,16 @@ def test_kb_check_lists_every_problem_and_fails(tmp_path: Path, capsys: pytest.C
     write(tmp_path, "b.yaml", "id: [\n")
     assert main(["kb", "check", str(tmp_path)]) == 1
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "a.yaml: faq-thu: kind: must be one of procedure, faq, got 'x'"
-    assert lines[1].startswith("b.yaml: bad YAML")
-    assert lines[2] == f"2 problems in {tmp_path}"
+    assert lines[0] == "a.yaml: faq-thu: kind: phải là một trong procedure, faq, nhưng là 'x'"
+    assert lines[1].startswith("b.yaml: YAML sai")
+    assert lines[2] == f"2 lỗi trong {tmp_path}"
 
 
 def test_kb_check_help_works(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as caught:
         main(["kb", "check", "--help"])
     assert caught.value.code == 0
-    assert "duplicate ids" in capsys.readouterr().out
+    assert "id trùng" in capsys.readouterr().out
 
 
 def test_kb_check_exit_status_from_the_shell(tmp_path: Path) -> None:
@@ -242,7 +242,7 @@ def test_kb_check_exit_status_from_the_shell(tmp_path: Path) -> None:
         cwd=ROOT, capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 1
-    assert "a.yaml: x: kind: missing" in result.stdout
+    assert "a.yaml: x: kind: còn thiếu" in result.stdout
 
 
 # --- section kinds and facets (issue 17)
@@ -269,11 +269,11 @@ def test_section_kinds_and_facets_outside_the_vocabulary_are_reported(tmp_path: 
         """)
     found = {(p.field, p.why.split(" (")[0]) for p in problems_in(tmp_path, settings)}
     assert found == {
-        ("sections[1].kind", "must be one of trinh_tu, ho_so, thoi_han, noi_nop, le_phi, can_cu, tham_quyen, "
-                             "ket_qua, doi_tuong, got 'giay_to'"),
-        ("sections[3].kind", "'thoi_han' is already the kind of another section"),
-        ("facets", "unknown value 'bo_truong' of facet 'authority'"),
-        ("facets", "unknown facet 'mau'"),
+        ("sections[1].kind", "phải là một trong trinh_tu, ho_so, thoi_han, noi_nop, le_phi, can_cu, tham_quyen, "
+                             "ket_qua, doi_tuong, nhưng là 'giay_to'"),
+        ("sections[3].kind", "'thoi_han' đã là loại của một phần khác"),
+        ("facets", "giá trị 'bo_truong' của khía cạnh 'authority' không có trong danh sách"),
+        ("facets", "khía cạnh 'mau' không có trong danh sách"),
     }
 
 

@@ -348,6 +348,22 @@ def test_telex_and_vni_leftovers_and_missing_spaces_still_find_the_permit(kb: Kn
     assert match.top is not None and match.top.id == "2.002312", match.as_json()
 
 
+@pytest.mark.parametrize(
+    "question",
+    ["ubnd tỉnh ký thỏa thuận quốc tế cần hồ sơ gì", "ubnd tinh ky thoa thuan quoc te can ho so gi",
+     "trường học là cơ sở giáo dục muốn ký thỏa thuận hợp tác quốc tế"],
+)
+def test_a_level_word_inside_another_word_names_no_level(kb: KnowledgeBase, question: str) -> None:
+    """ "hồ sơ" and "cơ sở" are words of their own: neither says the agreement is signed by a Sở."""
+    match = kb.match(question)
+    assert match.top is None or match.top.id != "nb-ky-ket-so", match.as_json()
+
+
+def test_a_dossier_asked_as_which_papers_is_the_dossier_section(kb: KnowledgeBase) -> None:
+    match = kb.match("sở y tế ký thỏa thuận quốc tế cần hồ sơ gì")
+    assert match.top is not None and match.top.id == "nb-ky-ket-so" and match.section == "ho_so", match.as_json()
+
+
 def test_a_part_asked_of_nothing_we_know_is_not_answered(kb: KnowledgeBase) -> None:
     for question in ("mất bao lâu", "cần giấy tờ gì", "có mất phí không"):
         assert kb.match(question).mode != "answer", kb.match(question).as_json()

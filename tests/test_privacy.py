@@ -359,7 +359,7 @@ def test_a_refused_token_is_never_printed(tmp_path: Path) -> None:
             return int(process.returncode or 0), out.decode("utf-8", "replace")
 
     code, output = asyncio.run(run())
-    assert code != 0 and "TELEGRAM_BOT_TOKEN was refused" in output, output[-2000:]
+    assert code != 0 and "TELEGRAM_BOT_TOKEN bị Bot API từ chối" in output, output[-2000:]
     assert refused not in output and "REFUSED-token" not in output
 
 

@@ -124,6 +124,23 @@ async def test_fallback_gives_the_hotline_once_it_is_set(
     assert "đường dây nóng của Sở Ngoại vụ: 0225 3 123 456" in check(await citizen.send("lịch chiếu phim cuối tuần"))
 
 
+@pytest.mark.parametrize(("hotline", "label"), [("", "☎️ Liên hệ"), ("0225 3 123 456", "☎️ Liên hệ, đường dây nóng")])
+async def test_the_contact_button_names_a_hotline_only_when_one_is_set(
+    settings_factory: Callable[..., Settings], db: Database, clock: Clock, hotline: str, label: str
+) -> None:
+    settings = settings_factory(ORG_HOTLINE=hotline)
+    citizen = Person(q_and_a_core(settings, db, clock, load_for_settings(settings)), "1001")
+
+    def contact_labels() -> list[str]:
+        return [b.label for r in citizen.last for row in r.buttons for b in row if b.data == "menu:contact"]
+
+    for ask in ("/start", "lịch chiếu phim cuối tuần", "làm hộ chiếu ở đâu", "/huy"):
+        check(await citizen.send(ask))
+        assert contact_labels() == [label], (ask, contact_labels())
+    seen = check(await citizen.press("menu:contact"))
+    assert ("Đường dây nóng" in seen) == bool(hotline)
+
+
 async def test_greeting_gets_the_menu_not_an_answer(person: Callable[..., Person], db: Database) -> None:
     citizen = person()
     seen = check(await citizen.send("Xin chào!"))
@@ -233,8 +250,8 @@ async def test_broken_knowledge_base_is_refused_and_the_old_one_stays(
     )
     seen = check(await Person(core, STAFF).send("/napkb"))
     assert "Không nạp được cơ sở tri thức mới" in seen and "được giữ nguyên" in seen
-    assert "hoi-dap.yaml: bad YAML" in seen
-    assert "hoi-nghi-hoi-thao-quoc-te.yaml: 2.002311: sections[6].body: placeholder {{ org.fax }} has no setting" in seen
+    assert "hoi-dap.yaml: YAML sai" in seen
+    assert "hoi-nghi-hoi-thao-quoc-te.yaml: 2.002311: sections[6].body: chỗ điền {{ org.fax }} không có thiết lập tương ứng" in seen
     assert core.kb is old
     assert "Mã thủ tục: 2.002312" in check(await Person(core, "1001").send("hoi thao quoc te khong thuoc tham quyen ttg"))
 
@@ -282,9 +299,17 @@ def test_ask_batch_prints_one_json_line_per_question(
     assert not database.exists()  # asking never writes to the database
 
 
+def test_ask_a_tracking_code_is_looked_up_not_matched(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "--json", "pakn 20261202 0001"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["mode"], result["top"], result["candidates"]) == ("tracking", None, [])
+    assert main(["ask", "PAKN.20261202.0001"]) == 0
+    assert "/tracuu" in capsys.readouterr().out
+
+
 def test_ask_needs_a_question(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ask"]) == 2
-    assert "QUESTION" in capsys.readouterr().err
+    assert "CÂU_HỎI" in capsys.readouterr().err
 
 
 def test_ask_json_from_the_shell() -> None:
@@ -405,9 +430,9 @@ async def test_staff_teach_the_bot_an_unanswered_question_and_it_stays_learned(
     monkeypatch.setenv("PAKN_DB", str(settings.pakn_db))
     assert main(["kb", "check", str(folder)]) == 0
     out = capsys.readouterr().out
-    assert "learned aliases: 2" in out
-    assert "«cái giấy cho phép họp với người Nhật xin chỗ nào» → 2.002312 (by telegram:900" in out
-    assert "note: referrals.yaml: Hộ chiếu, thị thực, xuất nhập cảnh: no competent body named yet" in out
+    assert "cách hỏi đã học: 2" in out
+    assert "«cái giấy cho phép họp với người Nhật xin chỗ nào» → 2.002312 (bởi telegram:900" in out
+    assert "ghi chú: referrals.yaml: Hộ chiếu, thị thực, xuất nhập cảnh: chưa nêu cơ quan có thẩm quyền" in out
 
     alias = await db.fetchone("SELECT id FROM learned_aliases WHERE created_by = 'web:7'")
     assert alias is not None

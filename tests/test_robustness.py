@@ -170,7 +170,7 @@ async def test_the_process_exits_non_zero_when_polling_stops_for_good(api: FakeB
         await bot.stop()
     assert code not in (None, 0), bot.log()[-3000:]
     errors = [line for line in bot.log().splitlines() if line.startswith("lỗi:")]
-    assert len(errors) == 1 and "stopped receiving" in errors[0], bot.log()[-3000:]
+    assert len(errors) == 1 and "đã ngừng nhận tin" in errors[0], bot.log()[-3000:]
     assert DEFAULT_TOKEN not in bot.log()
 
 
@@ -253,7 +253,7 @@ async def test_a_second_bot_on_the_same_database_exits_at_once_and_nothing_is_se
         code = await second.exit_code(within=20)
         assert code == 2, second.log()[-3000:]
         lines = [line for line in second.log().splitlines() if line.strip()]
-        assert len(lines) == 1 and "another instance holds the database" in lines[0], lines
+        assert len(lines) == 1 and "Một bot khác đang chạy trên cơ sở dữ liệu" in lines[0], lines
         # The first one still does its work, alone: 40 queued messages go out once each.
         db = await Database.open(db_path)
         try:

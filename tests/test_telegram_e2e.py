@@ -746,7 +746,7 @@ def test_bare_python_m_bot_without_a_channel_starts_the_console_chat(
         monkeypatch.delenv(name, raising=False)
     assert main([]) == 0
     err = capsys.readouterr().err
-    assert "starting the console chat" in err
+    assert "mở trò chuyện trên bàn điều khiển" in err
     assert len(calls) == 1
 
 
@@ -815,7 +815,7 @@ async def test_run_against_an_unreachable_or_refusing_bot_api_is_one_clear_line(
     assert process.returncode not in (0, None), err
     assert len(lines) == 1 and lines[0].startswith("lỗi: "), err
     assert "Traceback" not in err and "Unclosed" not in err and token not in err
-    assert ("refused" in lines[0]) if bot_api == "refusing" else ("cannot use the Bot API" in lines[0])
+    assert ("bị Bot API từ chối" in lines[0]) if bot_api == "refusing" else ("không dùng được Bot API" in lines[0])
 
 
 async def test_polling_that_stops_by_itself_ends_the_channel(tg: FakeBot, tg_settings: Settings, db: Database) -> None:

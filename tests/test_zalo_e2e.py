@@ -21,6 +21,7 @@ import aiohttp
 import pytest
 
 from bot.channels.telegram import outbox as telegram_outbox
+from bot.fairness import TEXT_TOO_FAST
 from bot.runtime import Runtime, running
 from bot.settings import Settings
 from storage.db import Database
@@ -239,6 +240,42 @@ async def test_a_redelivered_event_is_handled_once(zalo_settings: Settings, db: 
     welcomes = [s for s in citizen.messages() if "Xin chào" in s.text]
     assert len(welcomes) == 2  # one for the message, one for the follow: each once
     assert await db.scalar("SELECT COUNT(*) FROM zalo_events") == 2
+
+
+async def test_a_zalo_citizen_past_the_budget_gets_one_warning_and_another_citizen_is_still_answered(
+    settings_factory: Callable[..., Settings], db: Database, zalo: FakeZalo
+) -> None:
+    settings = settings_factory(**zalo.settings(), MESSAGES_PER_MINUTE=5)
+    flooder = zalo.user("4401928374650192837")
+    other = zalo.user("4402837465019283746")
+
+    async def handled() -> int:
+        return int(await db.scalar("SELECT COUNT(*) FROM processed_updates WHERE channel = 'zalo'"))
+
+    async with bot_on_zalo(settings, db, zalo):
+        statuses = await asyncio.gather(*(flooder.say("/start") for _ in range(12)))
+        assert set(statuses) == {200}
+        await flooder.expect(TEXT_TOO_FAST, within=15)
+        for _ in range(150):
+            if await handled() == 12:
+                break
+            await asyncio.sleep(0.1)
+        assert await handled() == 12, "every flood event recorded as handled"
+        await other.say("/start")
+        await other.expect("Xin chào")
+        # Still past the budget: recorded, not answered, no second warning.
+        await flooder.say("/start")
+        for _ in range(50):
+            if await handled() == 14:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)
+
+    texts = [s.text for s in flooder.messages()]
+    assert texts.count(TEXT_TOO_FAST) == 1
+    assert len([t for t in texts if "Xin chào" in t]) == 5, texts
+    assert await handled() == 14
+    assert await db.scalar("SELECT COUNT(*) FROM zalo_events") == 14
 
 
 async def test_an_expired_token_is_refreshed_exactly_once_under_concurrent_sends(

@@ -9,6 +9,10 @@ All replies go through the outbox, in order per chat, delivered by :class:`ZaloS
 a token error refreshes once and retries once (in the client); ``-32``, 5xx and timeouts retry with backoff;
 outside the 7-day window (``-230``/``-232``) the message is undeliverable, not retried, and staff are told on
 the case; ``-213``/``-227`` mark the chat unreachable, as a Telegram block does.
+
+Each user has the per-person budget (``MESSAGES_PER_MINUTE``, :class:`~bot.fairness.SenderBudget`), counted when
+a stored event comes up for handling: past it, one warning (through the outbox) and the rest recorded as handled
+and dropped, never handled later. Follow and unfollow are not messages and are not counted.
 """
 
 from __future__ import annotations
@@ -28,11 +32,11 @@ from bot.channels.telegram.outbox import OutboxSender, Outcome, record_blocked
 from bot.channels.zalo import CHANNEL, inbound
 from bot.channels.zalo.client import FileTooLarge, ZaloClient, ZaloError, classify
 from bot.channels.zalo.outbound import render
-from bot.fairness import KeyedLocks
-from handlers.core import esc
+from bot.fairness import TEXT_TOO_FAST, KeyedLocks, SenderBudget, Verdict
+from handlers.core import CURRENT_CHANNEL, esc
 from handlers.types import Attachment, Reply
 from storage import cases, files, outbox
-from storage.db import StorageUnavailable
+from storage.db import CURRENT_UPDATE, StorageUnavailable, UpdateMark
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -116,6 +120,7 @@ class ZaloChannel:
         self.sender = ZaloSender(self, **(sender_options or {}))
         self._locks = KeyedLocks()
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_EVENTS)
+        self.budget = SenderBudget(settings.messages_per_minute)
         self._tasks: set[asyncio.Task[None]] = set()
         self._ended = asyncio.Event()
         self._running = False
@@ -220,12 +225,50 @@ class ZaloChannel:
             user = inbound.user_of(data) if data is not None else None
             if data is None or user is None:
                 return
+            if str(data.get("event_name", "")) not in inbound.FOLLOW_EVENTS:
+                verdict = await self._verdict(user)
+                if verdict is not Verdict.HANDLE:
+                    await self._over_budget(event_id, user, warn=verdict is Verdict.WARN)
+                    return
             # The person's turn first, then a slot: one busy user never holds more than one slot.
             async with self._locks.hold(("user", user)), self._slots:
                 await self._handle(event_id, data, user)
         except Exception as exc:
             self.last_error = f"{type(exc).__name__} at {self.core.now().isoformat(timespec='seconds')}"
             log.exception("Zalo: error while handling event %s", event_id)
+
+    async def _verdict(self, user: str) -> Verdict:
+        verdict = self.budget.check(user)
+        # Only the first past the budget asks whether the sender is staff (as on Telegram).
+        if verdict is Verdict.WARN and await self._is_staff(user):
+            self.budget.forgive(user)
+            return Verdict.HANDLE
+        return verdict
+
+    async def _is_staff(self, user: str) -> bool:
+        """Whether the person has a staff role on this channel (the core decides; today none on Zalo)."""
+        marker = CURRENT_CHANNEL.set(CHANNEL)
+        try:
+            return await self.core.is_staff(user)
+        except StorageUnavailable:
+            return False
+        finally:
+            CURRENT_CHANNEL.reset(marker)
+
+    async def _over_budget(self, event_id: int, user: str, *, warn: bool) -> None:
+        """An event past its user's budget: recorded as handled and dropped; the first one queues the warning,
+        in the same transaction that records it."""
+        if not warn:
+            await self.core.db.record_update(CHANNEL, event_id)
+            return
+        chat_id, _ = await self._chat(user, interacted=True)
+        marker = CURRENT_UPDATE.set(UpdateMark(CHANNEL, event_id))
+        try:
+            async with self.core.db.transaction() as tx:
+                await outbox.enqueue(tx, CHANNEL, chat_id, "reply", Reply(TEXT_TOO_FAST), self.core.now())
+        finally:
+            CURRENT_UPDATE.reset(marker)
+        self.wake_outbox()
 
     async def _handle(self, event_id: int, data: dict[str, Any], user: str) -> None:
         name = str(data.get("event_name", ""))
