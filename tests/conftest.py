@@ -16,6 +16,7 @@ from bot.settings import Settings, load_settings
 from handlers.core import Core
 from handlers.types import Event, Reply
 from storage.db import Database
+from tests.fake_bot_api import FakeBot, FakeBotApi
 
 TZ = dt.timezone(dt.timedelta(hours=7))
 
@@ -191,3 +192,16 @@ def _no_stray_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.delenv(s.name, raising=False)
     monkeypatch.delenv("PAKN_CONFIG", raising=False)
     yield
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotApi]:
+    """A fake Bot API server on loopback (tests/fake_bot_api.py)."""
+    async with FakeBotApi() as server:
+        yield server
+
+
+@pytest.fixture
+def tg(api: FakeBotApi) -> FakeBot:
+    """The default bot token's people and chats on the fake Bot API."""
+    return api.add_bot()

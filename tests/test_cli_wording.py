@@ -9,7 +9,6 @@ import re
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -45,12 +44,6 @@ def test_run_without_a_channel_says_in_vietnamese_what_to_set(
     [line] = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("lỗi: chưa cấu hình kênh nào: hãy đặt TELEGRAM_BOT_TOKEN (Telegram) hoặc ZALO_OA_ID")
     assert "ZALO_REFRESH_TOKEN" in line
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as server:
-        yield server
 
 
 async def test_run_on_a_port_already_taken_says_so_in_vietnamese(api: FakeBotApi, tmp_path: Path) -> None:

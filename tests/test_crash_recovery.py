@@ -28,7 +28,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -203,12 +202,6 @@ async def citizen_sends_pakn(user: FakeUser, run: Run, deadline: float) -> None:
 
 
 # --- the run
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as server:
-        yield server
 
 
 def kill_when_a_receipt_is_accepted(tg: FakeBot, bot: BotProcess) -> asyncio.Event:

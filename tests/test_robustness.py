@@ -15,7 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,17 +43,6 @@ CHILD = (
     "import sys, storage.db; storage.db.BUSY_TIMEOUT_MS = int(sys.argv[1]);"
     "from bot.cli import main; sys.exit(main(['run']))"
 )
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as server:
-        yield server
-
-
-@pytest.fixture
-def tg(api: FakeBotApi) -> FakeBot:
-    return api.add_bot()
 
 
 @pytest.fixture(autouse=True)

@@ -39,17 +39,6 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as server:
-        yield server
-
-
-@pytest.fixture
-def tg(api: FakeBotApi) -> FakeBot:
-    return api.add_bot()
-
-
-@pytest.fixture
 def tg_settings(settings_factory: Callable[..., Settings], api: FakeBotApi) -> Settings:
     return settings_factory(TELEGRAM_BOT_TOKEN=DEFAULT_TOKEN, TELEGRAM_BASE_URL=api.base_url)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -13,17 +12,6 @@ from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
 from bot.channels.telegram.request import AiohttpRequest
 from tests.fake_bot_api import DEFAULT_TOKEN, FakeBot, FakeBotApi, UploadedFile
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as server:
-        yield server
-
-
-@pytest.fixture
-def tg(api: FakeBotApi) -> FakeBot:
-    return api.add_bot()
 
 
 def bot_on(api: FakeBotApi, request: AiohttpRequest) -> Bot:

@@ -126,12 +126,6 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(telegram_outbox, "BACKOFF_BASE", 0.05)
 
 
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as server:
-        yield server
-
-
 @asynccontextmanager
 async def running(api: FakeBotApi, settings_factory: Callable[..., Settings], db: Database,
                   driver: webdriver.Chrome) -> AsyncIterator[World]:

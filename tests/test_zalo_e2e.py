@@ -42,17 +42,6 @@ async def zalo() -> AsyncIterator[FakeZalo]:
     await server.stop()
 
 
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as server:
-        yield server
-
-
-@pytest.fixture
-def tg(api: FakeBotApi) -> FakeBot:
-    return api.add_bot()
-
-
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(telegram_outbox, "BACKOFF_BASE", 0.05)
