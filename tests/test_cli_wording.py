@@ -32,20 +32,6 @@ def test_the_help_staff_read_is_vietnamese(command: list[str], capsys: pytest.Ca
     # Option names, metavars in capitals, setting names and paths are not prose: leave them out before looking.
     prose = re.sub(r"--?[a-z][a-z-]*|\b[A-Z_]{2,}\b|/[a-z]+|\b[a-z]+_[a-z_]+\b|\"[a-z]+\"|python -m bot \w+", " ", out)
     assert not ENGLISH.findall(prose), (command, sorted(set(ENGLISH.findall(prose))), out)
-
-
-def test_run_without_a_channel_says_in_vietnamese_what_to_set(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
-    monkeypatch.setenv("PAKN_DB", str(tmp_path / "pakn.sqlite3"))
-    for name in ("TELEGRAM_BOT_TOKEN", "ZALO_OA_ID"):
-        monkeypatch.delenv(name, raising=False)
-    assert main(["run"]) == 2
-    [line] = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith("lỗi: chưa cấu hình kênh nào: hãy đặt TELEGRAM_BOT_TOKEN (Telegram) hoặc ZALO_OA_ID")
-    assert "ZALO_REFRESH_TOKEN" in line
-
-
 async def test_run_on_a_port_already_taken_says_so_in_vietnamese(api: FakeBotApi, tmp_path: Path) -> None:
     from bot.settings import SETTINGS
 

@@ -19,6 +19,7 @@ from storage import cases, outbox
 from storage.db import Database
 from storage.retention import purge_personal_data
 from tests.conftest import Person
+from tests.test_telegram_e2e import fill_pakn
 
 STAFF_CHAT = -100500
 ADMIN = "900"
@@ -297,28 +298,8 @@ async def test_a_whole_intake_at_debug_logs_no_personal_value_and_no_token(tmp_p
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bot", "run", cwd=repo, env=env, stdout=log, stderr=log)
         try:
-            citizen.command("phananh")
-            await citizen.expect("Bạn muốn gửi", within=30)
-            citizen.press("Phản ánh")
-            await citizen.expect("lĩnh vực nào")
-            citizen.press("Quy định hành chính")
-            await citizen.expect("thủ tục hành chính nào")
-            citizen.press("Không liên quan")
-            await citizen.expect("Bạn hãy viết nội dung")
-            citizen.say(content)
-            await citizen.expect("gửi kèm ảnh hoặc tài liệu")
-            citizen.send_photo(caption="ảnh biên nhận")
-            await citizen.expect("Đã nhận 1 tệp")
-            citizen.press("Xong")
-            await citizen.expect("Đồng ý xử lý dữ liệu cá nhân")
-            citizen.press("Tôi đồng ý")
-            await citizen.expect("họ và tên")
-            citizen.say(NAME)
-            await citizen.expect("điện thoại")
-            citizen.share_contact("+84912345678")
-            await citizen.expect("Địa chỉ")
-            citizen.say(EMAIL)
-            await citizen.expect("Kiểm tra lại phiếu")
+            await fill_pakn(citizen, content, photo=True, name=NAME, address=EMAIL, caption="ảnh biên nhận",
+                            first_within=30)
             citizen.press("Gửi")
             await citizen.expect("Biên nhận")
             await tg.wait_until(lambda: any("PAKN." in o.text for o in tg.chat(STAFF_CHAT)), 10, "staff card")

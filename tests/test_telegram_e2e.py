@@ -83,10 +83,13 @@ async def submit_pakn(citizen: FakeUser, content: str, *, photo: bool = False, s
     return await send_pakn(citizen)
 
 
-async def fill_pakn(citizen: FakeUser, content: str, *, photo: bool = False, share_contact: bool = True) -> None:
-    """Every step of the PAKN chat up to the summary with Gửi / Sửa / Hủy."""
+async def fill_pakn(citizen: FakeUser, content: str, *, photo: bool = False, share_contact: bool = True,
+                    name: str = "Nguyễn Văn An", address: str = "Số 1 Lạch Tray, Ngô Quyền, Hải Phòng",
+                    caption: str = "ảnh hiện trường", first_within: float = 5) -> None:
+    """Every step of the PAKN chat up to the summary with Gửi / Sửa / Hủy (``first_within``: how long the bot
+    may take to answer the first step, e.g. while its process starts)."""
     citizen.command("phananh")
-    await citizen.expect("Bạn muốn gửi")
+    await citizen.expect("Bạn muốn gửi", within=first_within)
     citizen.press("Phản ánh")
     await citizen.expect("lĩnh vực nào")
     citizen.press("Quy định hành chính")
@@ -96,7 +99,7 @@ async def fill_pakn(citizen: FakeUser, content: str, *, photo: bool = False, sha
     citizen.say(content)
     await citizen.expect("gửi kèm ảnh hoặc tài liệu")
     if photo:
-        citizen.send_photo(caption="ảnh hiện trường")
+        citizen.send_photo(caption=caption)
         await citizen.expect("Đã nhận 1 tệp")
         citizen.press("Xong")
     else:
@@ -104,7 +107,7 @@ async def fill_pakn(citizen: FakeUser, content: str, *, photo: bool = False, sha
     await citizen.expect("Đồng ý xử lý dữ liệu cá nhân")
     citizen.press("Tôi đồng ý")
     await citizen.expect("họ và tên")
-    citizen.say("Nguyễn Văn An")
+    citizen.say(name)
     phone_question = await citizen.expect("điện thoại")
     assert phone_question.reply_keyboard and phone_question.reply_keyboard[0][0].get("request_contact") is True
     if share_contact:
@@ -113,7 +116,7 @@ async def fill_pakn(citizen: FakeUser, content: str, *, photo: bool = False, sha
         citizen.say("0912345678")
     address_question = await citizen.expect("Địa chỉ")
     assert address_question.remove_keyboard
-    citizen.say("Số 1 Lạch Tray, Ngô Quyền, Hải Phòng")
+    citizen.say(address)
     await citizen.expect("Kiểm tra lại phiếu")
 
 
@@ -751,6 +754,7 @@ def test_run_without_a_channel_exits_2_naming_what_to_set(
     assert main(["run"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "TELEGRAM_BOT_TOKEN" in err[0] and "ZALO_REFRESH_TOKEN" in err[0]
+    assert err[0].startswith("lỗi: chưa cấu hình kênh nào: hãy đặt TELEGRAM_BOT_TOKEN (Telegram) hoặc ZALO_OA_ID")
     assert not (tmp_path / "pakn.sqlite3").exists()
 
 
